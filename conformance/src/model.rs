@@ -1,0 +1,1 @@
+//! Small reference models the property tests compare backends against.

@@ -1,0 +1,9 @@
+//! Runs the whole suite on every adapter of this workspace: one named test
+//! per (adapter, case); unsupported cases show as ignored with the reason.
+
+fn main() {
+    let args = libtest_mimic::Arguments::from_args();
+    let harnesses = conformance::harnesses::workspace_harnesses();
+    let cases = conformance::suites::all();
+    libtest_mimic::run(&args, conformance::trials(&harnesses, &cases)).exit();
+}

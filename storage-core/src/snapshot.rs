@@ -1,0 +1,1 @@
+//! Portable snapshot format (in progress).

@@ -1,0 +1,69 @@
+//! Opaque version tokens for compare-and-swap.
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+
+/// An opaque version token, returned by every write of an
+/// [`AtomicKv`](crate::AtomicKv) store and presented back as a condition.
+///
+/// Callers compare tokens for equality only; they carry no order. A token
+/// round-trips through its string form ([`Display`](fmt::Display) /
+/// [`FromStr`]) so emulators can hand it out as an ETag or version
+/// attribute and accept it back. Tokens are only meaningful to the store
+/// that issued them.
+///
+/// ```
+/// use storage_core::Version;
+/// let v = Version::new("42");
+/// let s = v.to_string();
+/// assert_eq!(s.parse::<Version>().unwrap(), v);
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Version(Arc<str>);
+
+impl Version {
+    /// Builds a token from a backend's native representation (a counter,
+    /// an ETag, ...). Backends call this; callers parse strings instead.
+    pub fn new(token: impl Into<Arc<str>>) -> Self {
+        Version(token.into())
+    }
+
+    /// Builds a token from a backend's counter.
+    pub fn from_counter(n: u64) -> Self {
+        Version(n.to_string().into())
+    }
+
+    /// The token's string form.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Version({:?})", &*self.0)
+    }
+}
+
+/// Error parsing a [`Version`]: the string was empty.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a version token cannot be empty")]
+pub struct ParseVersionError;
+
+impl FromStr for Version {
+    type Err = ParseVersionError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.is_empty() {
+            return Err(ParseVersionError);
+        }
+        Ok(Version(s.into()))
+    }
+}
