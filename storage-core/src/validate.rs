@@ -12,6 +12,8 @@ pub const MAX_VISIBILITY_TIMEOUT: Duration = Duration::from_secs(12 * 60 * 60);
 pub const MAX_DELAY: Duration = Duration::from_secs(15 * 60);
 /// Most messages one receive or send batch may carry (SQS: 10).
 pub const MAX_BATCH: usize = 10;
+/// Longest long-poll wait of one receive (SQS: 20 s).
+pub const MAX_WAIT: Duration = Duration::from_secs(20);
 /// FIFO deduplication window.
 pub const DEDUP_WINDOW: Duration = Duration::from_secs(5 * 60);
 /// Longest group or dedup id (SQS: 128).
@@ -127,6 +129,17 @@ pub fn delay(ctx: &Context, d: Duration) -> Result<()> {
         return Err(Error::invalid(
             ctx.clone(),
             format!("delay {d:?} exceeds {MAX_DELAY:?}"),
+        ));
+    }
+    Ok(())
+}
+
+/// A long-poll wait: at most [`MAX_WAIT`].
+pub fn wait(ctx: &Context, d: Duration) -> Result<()> {
+    if d > MAX_WAIT {
+        return Err(Error::invalid(
+            ctx.clone(),
+            format!("wait {d:?} exceeds {MAX_WAIT:?}"),
         ));
     }
     Ok(())

@@ -1,1 +1,4 @@
 //! Small reference models the property tests compare backends against.
+
+pub mod kv;
+pub mod queue;

@@ -1,0 +1,1 @@
+//! Reference model of the KV and CAS tiers (being written).

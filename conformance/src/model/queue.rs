@@ -1,0 +1,1 @@
+//! Reference model of the queue tier (being written).

@@ -1,0 +1,8 @@
+//! atomic cases (being written).
+
+use crate::case::Case;
+
+/// The atomic cases.
+pub fn cases() -> Vec<Case> {
+    vec![]
+}

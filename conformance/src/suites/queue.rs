@@ -1,0 +1,8 @@
+//! queue cases (being written).
+
+use crate::case::Case;
+
+/// The queue cases.
+pub fn cases() -> Vec<Case> {
+    vec![]
+}
