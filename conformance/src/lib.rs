@@ -14,6 +14,7 @@
 //! Property tests read `PROPTEST_CASES` (cases per property) and
 //! `CONFORMANCE_MAX_OPS` (longest operation sequence); see the README.
 
+pub mod broken;
 pub mod case;
 pub mod harness;
 pub mod harnesses;
