@@ -5,7 +5,7 @@
 //! with opaque version tokens and conditional transactions ([`AtomicKv`]),
 //! SQS-style queues ([`QueueStore`]) and SQL ([`SqlEngine`]) — plus the one
 //! [`Error`] enum, [`Capabilities`], the injectable [`Clock`], the portable
-//! [`snapshot`] format and the order-preserving [`tuple`] key encoding.
+//! [`snapshot`] format and the order-preserving [`mod@tuple`] key encoding.
 //!
 //! This crate does no I/O. Backends live in their own crates
 //! (`storage-memory`, ...) and are checked by the `conformance` suite.
