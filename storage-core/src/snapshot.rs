@@ -1,1 +1,0 @@
-//! Portable snapshot format (in progress).
