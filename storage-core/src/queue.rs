@@ -25,6 +25,10 @@ pub struct RedrivePolicy {
 }
 
 /// A queue's configuration.
+///
+/// Durations have millisecond resolution: backends store whole
+/// milliseconds (as [`Timestamp`] does), so sub-millisecond parts are not
+/// kept across a store or a snapshot.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QueueConfig {
     /// How long a received message stays hidden (<= 12 h).
