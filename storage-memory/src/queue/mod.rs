@@ -1,0 +1,461 @@
+//! The SQS-style queue tier of the memory backend.
+//!
+//! # Layout
+//!
+//! The store holds `RwLock<BTreeMap<name, Arc<Queue>>>`; every operation
+//! clones the queue's `Arc` under the read lock and releases it, then
+//! works under the queue's own `parking_lot::Mutex`. No lock is held
+//! across an `.await`, and no code path takes the map lock (of either
+//! kind) while waiting for a queue lock, so looking up the dead-letter
+//! queue from under a queue lock cannot deadlock. A dead-letter move takes
+//! the messages out under the source queue's lock, releases it, then files
+//! them under the dead-letter queue's lock. A queue naming itself as its dead-letter
+//! queue is treated as having none. If the dead-letter queue is deleted in between,
+//! the move is ordered before the deletion and the messages go with it.
+//!
+//! # Costs
+//!
+//! See [`state`] (per queue) and [`fifo`] (FIFO groups). In short: send,
+//! ack and change_visibility are O(log n); receive is O((b + e) log n)
+//! for b picked and e expired messages, on standard and FIFO queues alike
+//! (FIFO adds O(log G) per group that became deliverable); counts is O(n).
+//!
+//! # Long polls
+//!
+//! A receive with `wait > 0` that finds nothing registers on the queue's
+//! `Notify` (and the clock's [`advanced`](storage_core::Clock::advanced)
+//! signal) *before* re-checking, then sleeps until whichever comes first:
+//! a notification (send, nack / change_visibility, ack on a FIFO queue,
+//! dead-letter arrival, import, deletion), a manual clock move, the
+//! earliest future visible-at (meaningful on a real clock; on a manual
+//! clock it only causes a harmless re-check), or the end of the wait
+//! (real time, `tokio::time`; the runtime needs its time driver). A queue
+//! deleted during the wait makes the receive `NotFound`.
+
+mod fifo;
+mod hash;
+mod poll;
+mod state;
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+use std::pin::pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use parking_lot::{Mutex, RwLock};
+use storage_core::{
+    validate, Capabilities, Context, Error, MessageId, QueueConfig, QueueCounts, QueueStore,
+    Receipt, ReceiveOptions, ReceivedMessage, Result, SendMessage, Timestamp,
+};
+use tokio::sync::Notify;
+use tracing::Instrument;
+
+use crate::backend::MemoryStore;
+use crate::config::{BACKEND, CAPABILITIES};
+
+use self::poll::{first_of, WaiterGuard};
+use self::state::QueueCore;
+
+/// Every queue of one store, by name.
+#[derive(Debug, Default)]
+pub(crate) struct QueueState {
+    map: RwLock<BTreeMap<String, Arc<Queue>>>,
+}
+
+/// One queue: its state and its long-poll plumbing.
+#[derive(Debug)]
+pub(crate) struct Queue {
+    core: Mutex<QueueCore>,
+    notify: Notify,
+    /// Long polls currently registered (see [`WaiterGuard`]).
+    waiters: AtomicUsize,
+    /// Set once the queue is removed from the store.
+    deleted: AtomicBool,
+}
+
+impl Queue {
+    fn new(core: QueueCore) -> Self {
+        Queue {
+            core: Mutex::new(core),
+            notify: Notify::new(),
+            waiters: AtomicUsize::new(0),
+            deleted: AtomicBool::new(false),
+        }
+    }
+
+    /// Wakes the long polls of this queue, if there are any. Call after
+    /// releasing the queue's lock.
+    fn wake(&self) {
+        if self.waiters.load(Ordering::SeqCst) > 0 {
+            self.notify.notify_waiters();
+        }
+    }
+}
+
+fn span(op: &'static str, queue: &str) -> tracing::Span {
+    tracing::debug_span!("queue", backend = BACKEND, op = op, queue = queue)
+}
+
+fn not_found(op: &'static str, queue: &str) -> Error {
+    Error::not_found(
+        Context::scoped(op, BACKEND, queue),
+        format!("queue {queue:?}"),
+    )
+}
+
+fn stale(op: &'static str, queue: &str, receipt: &Receipt) -> Error {
+    Error::StaleReceipt {
+        ctx: Context::scoped(op, BACKEND, queue),
+        receipt: receipt.to_string(),
+    }
+}
+
+/// Runs a (pure) check with an unscoped context and, only if it fails,
+/// again with the scoped one for the error: the common, valid case
+/// allocates no context on the hot path.
+fn checked<T>(op: &'static str, queue: &str, check: impl Fn(&Context) -> Result<T>) -> Result<T> {
+    match check(&Context::new(op, BACKEND)) {
+        Ok(v) => Ok(v),
+        Err(_) => check(&Context::scoped(op, BACKEND, queue)),
+    }
+}
+
+/// Checks a queue name by the namespace rules.
+fn check_name(op: &'static str, queue: &str) -> Result<()> {
+    checked(op, queue, |ctx| {
+        validate::namespace(ctx, &CAPABILITIES, queue)
+    })
+}
+
+impl MemoryStore {
+    fn queue_handle(&self, name: &str) -> Option<Arc<Queue>> {
+        self.inner.queues.map.read().get(name).cloned()
+    }
+
+    /// The named queue: `InvalidInput` for a name no queue can have,
+    /// `NotFound` for a valid name that is not a queue.
+    fn existing_queue(&self, op: &'static str, name: &str) -> Result<Arc<Queue>> {
+        check_name(op, name)?;
+        self.queue_handle(name).ok_or_else(|| not_found(op, name))
+    }
+
+    fn q_create(&self, queue: &str, config: QueueConfig) -> Result<()> {
+        let ctx = Context::scoped("create_queue", BACKEND, queue);
+        validate::namespace(&ctx, &CAPABILITIES, queue)?;
+        config.validate(&ctx, &CAPABILITIES)?;
+        let existing = {
+            let mut map = self.inner.queues.map.write();
+            match map.get(queue) {
+                Some(q) => q.clone(),
+                None => {
+                    map.insert(
+                        queue.to_owned(),
+                        Arc::new(Queue::new(QueueCore::new(config))),
+                    );
+                    return Ok(());
+                }
+            }
+        };
+        let same = *existing.core.lock().config == config;
+        if same {
+            Ok(())
+        } else {
+            Err(Error::AlreadyExists {
+                ctx,
+                what: format!("queue {queue:?} with a different configuration"),
+            })
+        }
+    }
+
+    fn q_delete(&self, queue: &str) -> Result<bool> {
+        check_name("delete_queue", queue)?;
+        let removed = self.inner.queues.map.write().remove(queue);
+        Ok(match removed {
+            Some(q) => {
+                q.deleted.store(true, Ordering::SeqCst);
+                q.notify.notify_waiters();
+                true
+            }
+            None => false,
+        })
+    }
+
+    fn q_list(&self, prefix: &str) -> Vec<String> {
+        self.inner
+            .queues
+            .map
+            .read()
+            .range::<str, _>((Bound::Included(prefix), Bound::Unbounded))
+            .take_while(|(name, _)| name.starts_with(prefix))
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+
+    fn q_send(&self, queue: &str, messages: Vec<SendMessage>) -> Result<Vec<MessageId>> {
+        checked("send_batch", queue, |ctx| {
+            validate::batch_size(ctx, messages.len())
+        })?;
+        let q = self.existing_queue("send_batch", queue)?;
+        // Ids are drawn outside the lock (a random source may be a syscall).
+        let ids: Vec<MessageId> = messages.iter().map(|_| MessageId::random()).collect();
+        loop {
+            let config = q.core.lock().config.clone();
+            // Validated outside the lock: content-based dedup hashes bodies.
+            let dedup = checked("send_batch", queue, |ctx| {
+                messages
+                    .iter()
+                    .map(|m| m.validate(ctx, &config))
+                    .collect::<Result<Vec<_>>>()
+            })?;
+            let mut core = q.core.lock();
+            if !Arc::ptr_eq(&core.config, &config) {
+                // Replaced by an import meanwhile: validate again.
+                continue;
+            }
+            let now = self.inner.clock.now();
+            core.expire(now);
+            let batch = messages
+                .into_iter()
+                .zip(dedup)
+                .zip(ids)
+                .map(|((m, d), id)| (m, d, id))
+                .collect();
+            let out = core.send(batch, now);
+            drop(core);
+            q.wake();
+            return Ok(out);
+        }
+    }
+
+    /// One non-waiting receive attempt: picks under the queue's lock, then
+    /// files dead-letter moves under the dead-letter queue's lock. Returns
+    /// the deliveries and, when there are none, the next visible-at.
+    fn receive_once(
+        &self,
+        queue: &str,
+        q: &Queue,
+        options: &ReceiveOptions,
+    ) -> (Vec<ReceivedMessage>, Option<Timestamp>) {
+        let (pick, now) = {
+            let mut core = q.core.lock();
+            let now = self.inner.clock.now();
+            core.expire(now);
+            let visibility = options
+                .visibility_timeout
+                .unwrap_or(core.config.visibility_timeout);
+            // A queue redriving to itself has no dead-letter queue: its
+            // messages are delivered normally.
+            let pick = core.receive(now, options.max_messages, visibility, |dlq| {
+                if dlq == queue {
+                    None
+                } else {
+                    self.queue_handle(dlq)
+                }
+            });
+            (pick, now)
+        };
+        if !pick.moved.is_empty() {
+            if let Some(dlq) = &pick.dlq {
+                {
+                    let mut core = dlq.core.lock();
+                    for m in pick.moved {
+                        core.accept_dead_letter(m, now);
+                    }
+                }
+                dlq.wake();
+            }
+        }
+        (pick.delivered, pick.next_visible)
+    }
+
+    async fn long_poll(
+        &self,
+        queue: &str,
+        q: &Queue,
+        options: &ReceiveOptions,
+    ) -> Result<Vec<ReceivedMessage>> {
+        let deadline = tokio::time::Instant::now() + options.wait;
+        let _waiting = WaiterGuard::new(&q.waiters);
+        loop {
+            // Register for every wake-up before looking, so none is lost.
+            let mut notified = pin!(q.notify.notified());
+            notified.as_mut().enable();
+            let mut advanced = self.inner.clock.advanced();
+            if q.deleted.load(Ordering::SeqCst) {
+                return Err(not_found("receive", queue));
+            }
+            let (got, next_visible) = self.receive_once(queue, q, options);
+            if !got.is_empty() {
+                return Ok(got);
+            }
+            let real_now = tokio::time::Instant::now();
+            if real_now >= deadline {
+                return Ok(got);
+            }
+            let mut wake_at = deadline;
+            if let Some(t) = next_visible {
+                let until = t
+                    .saturating_since(self.inner.clock.now())
+                    .max(Duration::from_millis(1));
+                wake_at = wake_at.min(real_now + until);
+            }
+            let sleep = pin!(tokio::time::sleep_until(wake_at));
+            first_of(notified, advanced.as_mut(), sleep).await;
+        }
+    }
+
+    fn q_ack(&self, queue: &str, receipt: &Receipt) -> Result<()> {
+        let q = self.existing_queue("ack", queue)?;
+        let fifo = {
+            let mut core = q.core.lock();
+            let now = self.inner.clock.now();
+            core.expire(now);
+            core.ack(receipt, now)
+                .map_err(|_| stale("ack", queue, receipt))?;
+            core.config.fifo
+        };
+        // Acking a FIFO message may unblock its group.
+        if fifo {
+            q.wake();
+        }
+        Ok(())
+    }
+
+    fn q_change_visibility(&self, queue: &str, receipt: &Receipt, timeout: Duration) -> Result<()> {
+        checked("change_visibility", queue, |ctx| {
+            validate::visibility_timeout(ctx, timeout)
+        })?;
+        let q = self.existing_queue("change_visibility", queue)?;
+        {
+            let mut core = q.core.lock();
+            let now = self.inner.clock.now();
+            core.expire(now);
+            core.change_visibility(receipt, timeout, now)
+                .map_err(|_| stale("change_visibility", queue, receipt))?;
+        }
+        q.wake();
+        Ok(())
+    }
+
+    fn q_import(&self, queue: &str, state: storage_core::QueueState) -> Result<()> {
+        let ctx = Context::scoped("import_queue", BACKEND, queue);
+        validate::namespace(&ctx, &CAPABILITIES, queue)?;
+        state.config.validate(&ctx, &CAPABILITIES)?;
+        let now = self.inner.clock.now();
+        let core = QueueCore::from_state(state, now).map_err(|r| Error::invalid(ctx, r))?;
+        let existing = {
+            let mut map = self.inner.queues.map.write();
+            match map.get(queue) {
+                Some(q) => q.clone(),
+                None => {
+                    map.insert(queue.to_owned(), Arc::new(Queue::new(core)));
+                    return Ok(());
+                }
+            }
+        };
+        *existing.core.lock() = core;
+        existing.wake();
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl QueueStore for MemoryStore {
+    fn backend_name(&self) -> &'static str {
+        BACKEND
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        CAPABILITIES
+    }
+
+    async fn create_queue(&self, queue: &str, config: QueueConfig) -> Result<()> {
+        span("create_queue", queue).in_scope(|| self.q_create(queue, config))
+    }
+
+    async fn queue_config(&self, queue: &str) -> Result<QueueConfig> {
+        span("queue_config", queue).in_scope(|| {
+            let q = self.existing_queue("queue_config", queue)?;
+            let config = QueueConfig::clone(&q.core.lock().config);
+            Ok(config)
+        })
+    }
+
+    async fn delete_queue(&self, queue: &str) -> Result<bool> {
+        span("delete_queue", queue).in_scope(|| self.q_delete(queue))
+    }
+
+    async fn list_queues(&self, prefix: &str) -> Result<Vec<String>> {
+        span("list_queues", prefix).in_scope(|| Ok(self.q_list(prefix)))
+    }
+
+    async fn send_batch(&self, queue: &str, messages: Vec<SendMessage>) -> Result<Vec<MessageId>> {
+        span("send_batch", queue).in_scope(|| self.q_send(queue, messages))
+    }
+
+    async fn receive(&self, queue: &str, options: ReceiveOptions) -> Result<Vec<ReceivedMessage>> {
+        let span = span("receive", queue);
+        let q = span.in_scope(|| {
+            checked("receive", queue, |ctx| {
+                validate::batch_size(ctx, options.max_messages)?;
+                if let Some(v) = options.visibility_timeout {
+                    validate::visibility_timeout(ctx, v)?;
+                }
+                validate::wait(ctx, options.wait)
+            })?;
+            self.existing_queue("receive", queue)
+        })?;
+        if options.wait.is_zero() {
+            return Ok(span.in_scope(|| self.receive_once(queue, &q, &options).0));
+        }
+        self.long_poll(queue, &q, &options).instrument(span).await
+    }
+
+    async fn ack(&self, queue: &str, receipt: &Receipt) -> Result<()> {
+        span("ack", queue).in_scope(|| self.q_ack(queue, receipt))
+    }
+
+    async fn change_visibility(
+        &self,
+        queue: &str,
+        receipt: &Receipt,
+        timeout: Duration,
+    ) -> Result<()> {
+        span("change_visibility", queue)
+            .in_scope(|| self.q_change_visibility(queue, receipt, timeout))
+    }
+
+    async fn purge(&self, queue: &str) -> Result<()> {
+        span("purge", queue).in_scope(|| {
+            let q = self.existing_queue("purge", queue)?;
+            q.core.lock().purge();
+            Ok(())
+        })
+    }
+
+    async fn counts(&self, queue: &str) -> Result<QueueCounts> {
+        span("counts", queue).in_scope(|| {
+            let q = self.existing_queue("counts", queue)?;
+            let mut core = q.core.lock();
+            let now = self.inner.clock.now();
+            core.expire(now);
+            Ok(core.counts(now))
+        })
+    }
+
+    async fn export_queue(&self, queue: &str) -> Result<storage_core::QueueState> {
+        span("export_queue", queue).in_scope(|| {
+            let q = self.existing_queue("export_queue", queue)?;
+            let mut core = q.core.lock();
+            let now = self.inner.clock.now();
+            Ok(core.export(now))
+        })
+    }
+
+    async fn import_queue(&self, queue: &str, state: storage_core::QueueState) -> Result<()> {
+        span("import_queue", queue).in_scope(|| self.q_import(queue, state))
+    }
+}

@@ -1,0 +1,565 @@
+//! One queue's state, guarded by the queue's mutex: messages, the delivery
+//! index, the retention index and the dedup memory.
+//!
+//! Costs (n = messages in the queue, b = messages a receive returns or
+//! moves, e = messages past retention):
+//! - send: O(log n) per message (+ O(log m + log G) on FIFO queues);
+//! - receive: O((b + e) log n) — standard queues pop `(visible_at, seq)`
+//!   from an ordered set, FIFO queues merge ready groups by head sequence
+//!   (see [`super::fifo`]); neither looks at hidden messages;
+//! - ack / change_visibility: O(log n) (hash lookup of the id);
+//! - retention: O(log n) per expired message, via `(sent_at, seq)`;
+//! - counts: O(n); export: O(n log n); purge: O(n) to drop.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use storage_core::validate::DEDUP_WINDOW;
+use storage_core::{
+    DedupEntry, MessageId, MessageState, QueueConfig, QueueCounts, Receipt, ReceivedMessage,
+    SendMessage, Timestamp,
+};
+
+use super::fifo::{group_key, FifoIndex};
+use super::hash::FastMap;
+
+/// A stored message.
+#[derive(Debug)]
+pub(crate) struct Msg {
+    pub(super) id: MessageId,
+    pub(super) seq: u64,
+    pub(super) body: Bytes,
+    pub(super) attributes: BTreeMap<String, String>,
+    pub(super) group_id: Option<String>,
+    pub(super) dedup_id: Option<String>,
+    pub(super) sent_at: Timestamp,
+    pub(super) visible_at: Timestamp,
+    pub(super) receive_count: u32,
+    pub(super) first_received_at: Option<Timestamp>,
+}
+
+impl Msg {
+    fn from_state(s: MessageState) -> Self {
+        Msg {
+            id: s.id,
+            seq: s.sequence,
+            body: s.body,
+            attributes: s.attributes,
+            group_id: s.group_id,
+            dedup_id: s.dedup_id,
+            sent_at: s.sent_at,
+            visible_at: s.visible_at,
+            receive_count: s.receive_count,
+            first_received_at: s.first_received_at,
+        }
+    }
+
+    fn to_state(&self) -> MessageState {
+        MessageState {
+            id: self.id.clone(),
+            sequence: self.seq,
+            body: self.body.clone(),
+            attributes: self.attributes.clone(),
+            group_id: self.group_id.clone(),
+            dedup_id: self.dedup_id.clone(),
+            sent_at: self.sent_at,
+            visible_at: self.visible_at,
+            receive_count: self.receive_count,
+            first_received_at: self.first_received_at,
+        }
+    }
+
+    /// Hides the message for `visibility` and issues the delivery.
+    fn deliver(&mut self, now: Timestamp, visibility: Duration) -> ReceivedMessage {
+        self.visible_at = now.saturating_add(visibility);
+        self.receive_count = self.receive_count.saturating_add(1);
+        let first = *self.first_received_at.get_or_insert(now);
+        ReceivedMessage {
+            id: self.id.clone(),
+            body: self.body.clone(),
+            attributes: self.attributes.clone(),
+            receipt: Receipt {
+                message_id: self.id.clone(),
+                receive_count: self.receive_count,
+            },
+            receive_count: self.receive_count,
+            sent_at: self.sent_at,
+            first_received_at: first,
+            group_id: self.group_id.clone(),
+            dedup_id: self.dedup_id.clone(),
+        }
+    }
+}
+
+/// The delivery order index.
+#[derive(Debug)]
+enum Order {
+    /// Standard queue: every message by `(visible_at, seq)`.
+    Standard(BTreeSet<(Timestamp, u64)>),
+    /// FIFO queue: groups.
+    Fifo(FifoIndex),
+}
+
+/// FIFO dedup memory: id → (message id, expiry), plus the ids in the order
+/// they were remembered for lazy expiry.
+#[derive(Debug, Default)]
+struct Dedup {
+    map: HashMap<String, (MessageId, Timestamp)>,
+    /// `(expires_at, id)`, non-decreasing in the normal case (the store
+    /// clock never runs backwards); an imported out-of-order entry only
+    /// delays the purge of later ones, lookups check expiry anyway.
+    order: VecDeque<(Timestamp, String)>,
+}
+
+impl Dedup {
+    fn purge(&mut self, now: Timestamp) {
+        while let Some((at, _)) = self.order.front() {
+            if *at > now {
+                break;
+            }
+            if let Some((at, id)) = self.order.pop_front() {
+                if self.map.get(&id).is_some_and(|(_, exp)| *exp == at) {
+                    self.map.remove(&id);
+                }
+            }
+        }
+    }
+
+    fn lookup(&self, id: &str, now: Timestamp) -> Option<&MessageId> {
+        self.map
+            .get(id)
+            .filter(|(_, exp)| *exp > now)
+            .map(|(m, _)| m)
+    }
+
+    fn insert(&mut self, id: String, message: MessageId, expires_at: Timestamp) {
+        self.order.push_back((expires_at, id.clone()));
+        self.map.insert(id, (message, expires_at));
+    }
+}
+
+/// What one receive picked.
+#[derive(Debug)]
+pub(super) struct Pick<D> {
+    /// Deliveries, in delivery order.
+    pub(super) delivered: Vec<ReceivedMessage>,
+    /// Messages taken out for the dead-letter queue.
+    pub(super) moved: Vec<Msg>,
+    /// The dead-letter queue, when one was resolved.
+    pub(super) dlq: Option<D>,
+    /// When nothing was delivered: the next time something may become
+    /// deliverable (for long polls on a real clock).
+    pub(super) next_visible: Option<Timestamp>,
+}
+
+/// A message's delivery attempt was refused: the receipt is stale.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Stale;
+
+/// One queue's state.
+#[derive(Debug)]
+pub(crate) struct QueueCore {
+    /// Shared so a send can validate outside the lock and check, under
+    /// it, that the config did not change meanwhile (`Arc::ptr_eq`).
+    pub(super) config: Arc<QueueConfig>,
+    next_seq: u64,
+    messages: FastMap<u64, Msg>,
+    by_id: FastMap<MessageId, u64>,
+    /// Retention index: `(sent_at, seq)`.
+    by_sent: BTreeSet<(Timestamp, u64)>,
+    order: Order,
+    dedup: Dedup,
+}
+
+impl QueueCore {
+    /// An empty queue.
+    pub(super) fn new(config: QueueConfig) -> Self {
+        let order = if config.fifo {
+            Order::Fifo(FifoIndex::default())
+        } else {
+            Order::Standard(BTreeSet::new())
+        };
+        QueueCore {
+            config: Arc::new(config),
+            next_seq: 1,
+            messages: FastMap::default(),
+            by_id: FastMap::default(),
+            by_sent: BTreeSet::new(),
+            order,
+            dedup: Dedup::default(),
+        }
+    }
+
+    /// A queue holding exactly `state` (config already validated).
+    pub(super) fn from_state(
+        state: storage_core::QueueState,
+        now: Timestamp,
+    ) -> Result<Self, String> {
+        let mut seqs = HashSet::with_capacity(state.messages.len());
+        let mut ids = HashSet::with_capacity(state.messages.len());
+        for m in &state.messages {
+            if m.sequence >= state.next_sequence {
+                return Err(format!(
+                    "message {} has sequence {} but next_sequence is {}",
+                    m.id, m.sequence, state.next_sequence
+                ));
+            }
+            if !seqs.insert(m.sequence) {
+                return Err(format!("sequence {} appears twice", m.sequence));
+            }
+            if !ids.insert(&m.id) {
+                return Err(format!("message id {} appears twice", m.id));
+            }
+        }
+        let mut dedup_ids = HashSet::with_capacity(state.dedup.len());
+        for d in &state.dedup {
+            if !dedup_ids.insert(&d.dedup_id) {
+                return Err(format!("dedup id {:?} appears twice", d.dedup_id));
+            }
+        }
+        let mut core = QueueCore::new(state.config);
+        core.next_seq = state.next_sequence;
+        for m in state.messages {
+            core.insert(Msg::from_state(m), now);
+        }
+        let mut dedup = state.dedup;
+        dedup.sort_by(|a, b| (a.expires_at, &a.dedup_id).cmp(&(b.expires_at, &b.dedup_id)));
+        for d in dedup {
+            core.dedup.insert(d.dedup_id, d.message_id, d.expires_at);
+        }
+        Ok(core)
+    }
+
+    /// The full state, for snapshots.
+    pub(super) fn export(&mut self, now: Timestamp) -> storage_core::QueueState {
+        self.expire(now);
+        self.dedup.purge(now);
+        let mut messages: Vec<MessageState> = self.messages.values().map(Msg::to_state).collect();
+        messages.sort_by_key(|m| m.sequence);
+        let mut dedup: Vec<DedupEntry> = self
+            .dedup
+            .map
+            .iter()
+            .filter(|(_, (_, exp))| *exp > now)
+            .map(|(id, (message_id, exp))| DedupEntry {
+                dedup_id: id.clone(),
+                message_id: message_id.clone(),
+                expires_at: *exp,
+            })
+            .collect();
+        dedup.sort_by(|a, b| (a.expires_at, &a.dedup_id).cmp(&(b.expires_at, &b.dedup_id)));
+        storage_core::QueueState {
+            config: QueueConfig::clone(&self.config),
+            messages,
+            dedup,
+            next_sequence: self.next_seq,
+        }
+    }
+
+    /// Files a message in every index. A message with the same id already
+    /// here is replaced (ids are UUIDs; this only guards the invariants).
+    fn insert(&mut self, msg: Msg, now: Timestamp) {
+        if let Some(&old) = self.by_id.get(&msg.id) {
+            self.remove(old, now);
+        }
+        let (seq, visible_at, receive_count) = (msg.seq, msg.visible_at, msg.receive_count);
+        self.by_id.insert(msg.id.clone(), seq);
+        self.by_sent.insert((msg.sent_at, seq));
+        self.messages.insert(seq, msg);
+        match &mut self.order {
+            Order::Standard(ready) => {
+                ready.insert((visible_at, seq));
+            }
+            Order::Fifo(fifo) => {
+                if let Some(m) = self.messages.get(&seq) {
+                    fifo.add(
+                        seq,
+                        group_key(m),
+                        visible_at,
+                        receive_count,
+                        &self.messages,
+                        now,
+                    );
+                }
+            }
+        }
+    }
+
+    /// Takes a message out of every index.
+    fn remove(&mut self, seq: u64, now: Timestamp) -> Option<Msg> {
+        let m = self.messages.remove(&seq)?;
+        self.by_id.remove(&m.id);
+        self.by_sent.remove(&(m.sent_at, seq));
+        match &mut self.order {
+            Order::Standard(ready) => {
+                ready.remove(&(m.visible_at, seq));
+            }
+            Order::Fifo(fifo) => fifo.remove(
+                seq,
+                group_key(&m),
+                m.visible_at,
+                m.receive_count,
+                &self.messages,
+                now,
+            ),
+        }
+        Some(m)
+    }
+
+    /// Drops every message past retention.
+    pub(super) fn expire(&mut self, now: Timestamp) {
+        let retention = self.config.retention;
+        while let Some(&(sent_at, seq)) = self.by_sent.first() {
+            if sent_at.saturating_add(retention) > now {
+                break;
+            }
+            if self.remove(seq, now).is_none() {
+                // Index out of step with the map; drop the stray entry.
+                self.by_sent.remove(&(sent_at, seq));
+            }
+        }
+    }
+
+    /// Enqueues validated messages (with their effective dedup ids and
+    /// pre-generated ids); returns the ids to report, in order.
+    pub(super) fn send(
+        &mut self,
+        batch: Vec<(SendMessage, Option<String>, MessageId)>,
+        now: Timestamp,
+    ) -> Vec<MessageId> {
+        if self.config.fifo {
+            self.dedup.purge(now);
+        }
+        let mut out = Vec::with_capacity(batch.len());
+        for (msg, dedup, id) in batch {
+            if let Some(d) = dedup {
+                if let Some(original) = self.dedup.lookup(&d, now) {
+                    out.push(original.clone());
+                    continue;
+                }
+                self.dedup
+                    .insert(d.clone(), id.clone(), now.saturating_add(DEDUP_WINDOW));
+                self.enqueue(msg, Some(d), id.clone(), now);
+            } else {
+                self.enqueue(msg, None, id.clone(), now);
+            }
+            out.push(id);
+        }
+        out
+    }
+
+    fn enqueue(&mut self, msg: SendMessage, dedup: Option<String>, id: MessageId, now: Timestamp) {
+        let delay = msg.delay.unwrap_or(self.config.delay);
+        let seq = self.next_seq;
+        self.next_seq = self.next_seq.saturating_add(1);
+        self.insert(
+            Msg {
+                id,
+                seq,
+                body: msg.body,
+                attributes: msg.attributes,
+                group_id: msg.group_id,
+                dedup_id: dedup,
+                sent_at: now,
+                visible_at: now.saturating_add(delay),
+                receive_count: 0,
+                first_received_at: None,
+            },
+            now,
+        );
+    }
+
+    /// Files a message moved here from another queue's redrive: new
+    /// sequence, never received, visible at `now`.
+    pub(super) fn accept_dead_letter(&mut self, mut msg: Msg, now: Timestamp) {
+        msg.seq = self.next_seq;
+        self.next_seq = self.next_seq.saturating_add(1);
+        msg.receive_count = 0;
+        msg.first_received_at = None;
+        msg.visible_at = now;
+        self.insert(msg, now);
+    }
+
+    /// Picks up to `max` messages (call [`QueueCore::expire`] first).
+    /// `resolve(name)` looks up the dead-letter queue, at most once, and
+    /// only when a message is due to move.
+    pub(super) fn receive<D>(
+        &mut self,
+        now: Timestamp,
+        max: usize,
+        visibility: Duration,
+        mut resolve: impl FnMut(&str) -> Option<D>,
+    ) -> Pick<D> {
+        let QueueCore {
+            config,
+            messages,
+            by_id,
+            by_sent,
+            order,
+            ..
+        } = self;
+        let mut delivered = Vec::with_capacity(max.min(16));
+        let mut moved = Vec::new();
+        let mut dlq: Option<Option<D>> = None;
+        let redrive = config.redrive.as_ref();
+        // Whether a message received `count` times moves instead.
+        let mut must_move = |count: u32| match redrive {
+            Some(r) if count >= r.max_receives => dlq
+                .get_or_insert_with(|| resolve(&r.dead_letter_queue))
+                .is_some(),
+            _ => false,
+        };
+        let next_visible = match order {
+            Order::Standard(ready) => {
+                let mut hidden = Vec::new();
+                while delivered.len() < max {
+                    let Some(&(visible_at, seq)) = ready.first() else {
+                        break;
+                    };
+                    if visible_at > now {
+                        break;
+                    }
+                    ready.pop_first();
+                    let Some(msg) = messages.get_mut(&seq) else {
+                        continue;
+                    };
+                    if must_move(msg.receive_count) {
+                        by_sent.remove(&(msg.sent_at, seq));
+                        if let Some(m) = messages.remove(&seq) {
+                            by_id.remove(&m.id);
+                            moved.push(m);
+                        }
+                        continue;
+                    }
+                    delivered.push(msg.deliver(now, visibility));
+                    hidden.push((msg.visible_at, seq));
+                }
+                // Re-filed only now, so a zero visibility cannot hand the
+                // same message out twice in one call.
+                ready.extend(hidden);
+                ready.first().map(|(t, _)| *t).filter(|t| *t > now)
+            }
+            Order::Fifo(fifo) => {
+                fifo.promote(messages, now);
+                let mut touched = Vec::new();
+                while delivered.len() < max {
+                    let Some((seq, name)) = fifo.pop_ready() else {
+                        break;
+                    };
+                    if let Some(msg) = messages.get_mut(&seq) {
+                        if must_move(msg.receive_count) {
+                            fifo.detach(seq, &name, msg.visible_at, msg.receive_count);
+                            by_sent.remove(&(msg.sent_at, seq));
+                            if let Some(m) = messages.remove(&seq) {
+                                by_id.remove(&m.id);
+                                moved.push(m);
+                            }
+                        } else {
+                            let old = (msg.visible_at, msg.receive_count);
+                            delivered.push(msg.deliver(now, visibility));
+                            let new = (msg.visible_at, msg.receive_count);
+                            fifo.set_visibility(seq, &name, old, new);
+                        }
+                    }
+                    // The group's next message may follow in this call if
+                    // it is visible; it competes with other groups' heads.
+                    let next = fifo
+                        .next_in_group(&name, seq)
+                        .filter(|n| messages.get(n).is_some_and(|m| m.visible_at <= now));
+                    if let Some(n) = next {
+                        fifo.push_ready(n, name.clone());
+                    }
+                    touched.push(name);
+                }
+                for name in touched {
+                    fifo.refresh(&name, messages, now);
+                }
+                fifo.next_wake()
+            }
+        };
+        Pick {
+            delivered,
+            moved,
+            dlq: dlq.flatten(),
+            next_visible,
+        }
+    }
+
+    /// The message of this delivery, if the receipt is its latest one.
+    fn current(&self, receipt: &Receipt) -> Result<u64, Stale> {
+        let seq = *self.by_id.get(&receipt.message_id).ok_or(Stale)?;
+        let m = self.messages.get(&seq).ok_or(Stale)?;
+        if m.receive_count > 0 && m.receive_count == receipt.receive_count {
+            Ok(seq)
+        } else {
+            Err(Stale)
+        }
+    }
+
+    /// Deletes the message of this delivery (call [`QueueCore::expire`] first).
+    pub(super) fn ack(&mut self, receipt: &Receipt, now: Timestamp) -> Result<(), Stale> {
+        let seq = self.current(receipt)?;
+        self.remove(seq, now);
+        Ok(())
+    }
+
+    /// Re-hides the message of this delivery (call [`QueueCore::expire`] first).
+    pub(super) fn change_visibility(
+        &mut self,
+        receipt: &Receipt,
+        timeout: Duration,
+        now: Timestamp,
+    ) -> Result<(), Stale> {
+        let seq = self.current(receipt)?;
+        let Some(m) = self.messages.get_mut(&seq) else {
+            return Err(Stale);
+        };
+        let old = m.visible_at;
+        let new = now.saturating_add(timeout);
+        m.visible_at = new;
+        let count = m.receive_count;
+        match &mut self.order {
+            Order::Standard(ready) => {
+                ready.remove(&(old, seq));
+                ready.insert((new, seq));
+            }
+            Order::Fifo(fifo) => {
+                if let Some(m) = self.messages.get(&seq) {
+                    let group = group_key(m);
+                    fifo.set_visibility(seq, group, (old, count), (new, count));
+                    fifo.refresh(group, &self.messages, now);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Drops every message; dedup memory and sequence numbers stay.
+    pub(super) fn purge(&mut self) {
+        self.messages.clear();
+        self.by_id.clear();
+        self.by_sent.clear();
+        self.order = if self.config.fifo {
+            Order::Fifo(FifoIndex::default())
+        } else {
+            Order::Standard(BTreeSet::new())
+        };
+    }
+
+    /// Approximate counts (call [`QueueCore::expire`] first).
+    pub(super) fn counts(&self, now: Timestamp) -> QueueCounts {
+        let mut c = QueueCounts::default();
+        for m in self.messages.values() {
+            if m.visible_at <= now {
+                c.visible += 1;
+            } else if m.receive_count > 0 {
+                c.in_flight += 1;
+            } else {
+                c.delayed += 1;
+            }
+        }
+        c
+    }
+}
