@@ -1,30 +1,268 @@
-//! CAS tier (placeholder until the implementation lands).
+//! The CAS tier of the memory backend: versioned reads, conditional puts
+//! and deletes, and all-or-nothing transactions over any keys.
+//!
+//! Conditions are checked and writes applied under the one KV write lock
+//! (see the [`kv`](crate::kv) module), which is what makes each
+//! conditional write a single atomic step. Tokens are the decimal form of
+//! the store-wide write counter; a presented token is parsed back to that
+//! counter, and a token this store could not have issued simply matches
+//! nothing (a `Conflict`, never an input error or a panic).
+
+use std::sync::OnceLock;
+
 use async_trait::async_trait;
 use bytes::Bytes;
-use storage_core::{AtomicKv, Error, PutMode, PutOptions, Result, TxOp, Version, Versioned};
+use storage_core::{
+    AtomicKv, Condition, Context, Error, PutMode, PutOptions, Result, TxAction, TxOp, Version,
+    Versioned,
+};
 
 use crate::backend::MemoryStore;
-use crate::config::BACKEND;
+use crate::config::{BACKEND, CAPABILITIES};
+use crate::kv::{at_op, check_ns_key, check_ns_key_value, op_span, token, KeyArg, Now, Slot};
+
+/// The counter value behind a token this store issued, or `None` for any
+/// other string. Only the canonical decimal form (what
+/// [`Version::from_counter`] writes) is accepted, so `"007"` or `"+7"` do
+/// not alias token `"7"`.
+fn parse_token(version: &Version) -> Option<u64> {
+    let s = version.as_str();
+    let canonical =
+        !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && (s == "0" || !s.starts_with('0'));
+    if canonical {
+        s.parse().ok()
+    } else {
+        None
+    }
+}
+
+/// Whether the current version (`None` = absent or expired) matches a
+/// presented token.
+fn matches_token(current: Option<u64>, expected: &Version) -> bool {
+    match (current, parse_token(expected)) {
+        (Some(c), Some(e)) => c == e,
+        _ => false,
+    }
+}
+
+fn conflict(op: &'static str, ns: &str, current: Option<u64>, index: Option<usize>) -> Error {
+    Error::Conflict {
+        ctx: Context::scoped(op, BACKEND, ns),
+        current: current.map(token),
+        index,
+    }
+}
+
+impl MemoryStore {
+    fn cas_get_versioned(&self, ns: &str, key: &[u8]) -> Result<Option<Versioned>> {
+        check_ns_key("get_versioned", ns, key)?;
+        let mut now = Now::new(&*self.inner.clock);
+        let data = self.inner.kv.read();
+        Ok(data.live_slot(ns, key, &mut now).map(|slot| Versioned {
+            value: slot.value.clone(),
+            version: slot.token(),
+        }))
+    }
+
+    fn cas_put_if(
+        &self,
+        ns: &str,
+        key: &[u8],
+        value: Bytes,
+        mode: &PutMode,
+        options: PutOptions,
+    ) -> Result<Version> {
+        check_ns_key_value("put_if", ns, key, &value)?;
+        let mut now = Now::new(&*self.inner.clock);
+        // The token is built before locking, and kept in the slot.
+        let version = self.inner.kv.next_version();
+        let new_token = token(version);
+        let slot = Slot {
+            value,
+            version,
+            token: OnceLock::from(new_token.clone()),
+            expires_at: now.resolve(options.expiry),
+        };
+        let refused = {
+            let mut data = self.inner.kv.write();
+            let current = data.live_version(ns, key, &mut now);
+            let allowed = match mode {
+                PutMode::Overwrite => true,
+                PutMode::Create => current.is_none(),
+                PutMode::Update(expected) => matches_token(current, expected),
+            };
+            if allowed {
+                data.insert(ns, KeyArg::Borrowed(key), slot);
+                data.purge_expired(&mut now);
+                None
+            } else {
+                Some(current)
+            }
+        };
+        match refused {
+            None => Ok(new_token),
+            Some(current) => Err(conflict("put_if", ns, current, None)),
+        }
+    }
+
+    fn cas_delete_if(&self, ns: &str, key: &[u8], version: &Version) -> Result<()> {
+        check_ns_key("delete_if", ns, key)?;
+        let mut now = Now::new(&*self.inner.clock);
+        let outcome = {
+            let mut data = self.inner.kv.write();
+            let current = data.live_version(ns, key, &mut now);
+            if matches_token(current, version) {
+                data.remove(ns, key);
+                data.purge_expired(&mut now);
+                Ok(())
+            } else {
+                Err(current)
+            }
+        };
+        outcome.map_err(|current| conflict("delete_if", ns, current, None))
+    }
+
+    fn cas_transact(&self, ops: Vec<TxOp>) -> Result<Vec<Option<Version>>> {
+        validate_transaction(&ops)?;
+        if ops.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut now = Now::new(&*self.inner.clock);
+        // Each put's version and token, reserved and built before locking.
+        let puts = ops
+            .iter()
+            .filter(|op| matches!(op.action, TxAction::Put { .. }))
+            .count();
+        let mut next = self.inner.kv.reserve_versions(puts as u64);
+        let reserved: Vec<Option<(u64, Version)>> = ops
+            .iter()
+            .map(|op| match op.action {
+                TxAction::Put { .. } => {
+                    let version = next;
+                    next = next.wrapping_add(1);
+                    Some((version, token(version)))
+                }
+                TxAction::Delete | TxAction::Check => None,
+            })
+            .collect();
+        {
+            let mut data = self.inner.kv.write();
+            // Check every condition before writing anything: a failure
+            // leaves the store exactly as it was.
+            for (i, op) in ops.iter().enumerate() {
+                let Some(condition) = &op.condition else {
+                    continue;
+                };
+                let current = data.live_version(&op.namespace, &op.key, &mut now);
+                let holds = match condition {
+                    Condition::Absent => current.is_none(),
+                    Condition::Exists => current.is_some(),
+                    Condition::Version(expected) => matches_token(current, expected),
+                };
+                if !holds {
+                    drop(data);
+                    return Err(conflict("transact", &op.namespace, current, Some(i)));
+                }
+            }
+            for (op, put) in ops.into_iter().zip(&reserved) {
+                let TxOp {
+                    namespace,
+                    key,
+                    action,
+                    ..
+                } = op;
+                match (action, put) {
+                    (TxAction::Put { value, options }, Some((version, tok))) => {
+                        let slot = Slot {
+                            value,
+                            version: *version,
+                            token: OnceLock::from(tok.clone()),
+                            expires_at: now.resolve(options.expiry),
+                        };
+                        data.insert(&namespace, KeyArg::Owned(key), slot);
+                    }
+                    (TxAction::Delete, _) => {
+                        data.remove(&namespace, &key);
+                    }
+                    // A check writes nothing (and every put has a token).
+                    _ => {}
+                }
+            }
+            data.purge_expired(&mut now);
+        }
+        Ok(reserved
+            .into_iter()
+            .map(|put| put.map(|(_, tok)| tok))
+            .collect())
+    }
+}
+
+/// Validates a whole transaction before anything is locked: the operation
+/// count, every namespace, key and value, and that no key appears twice.
+fn validate_transaction(ops: &[TxOp]) -> Result<()> {
+    if ops.len() > CAPABILITIES.max_transaction_ops {
+        return Err(Error::invalid(
+            Context::new("transact", BACKEND),
+            format!(
+                "transaction has {} operations, the limit is {}",
+                ops.len(),
+                CAPABILITIES.max_transaction_ops
+            ),
+        ));
+    }
+    for (i, op) in ops.iter().enumerate() {
+        match &op.action {
+            TxAction::Put { value, .. } => {
+                check_ns_key_value("transact", &op.namespace, &op.key, value).map_err(at_op(i))?
+            }
+            TxAction::Delete | TxAction::Check => {
+                check_ns_key("transact", &op.namespace, &op.key).map_err(at_op(i))?
+            }
+        }
+    }
+    // Sort (namespace, key, index) so a repeated key shows up as neighbours.
+    let mut keys: Vec<(&str, &[u8], usize)> = ops
+        .iter()
+        .enumerate()
+        .map(|(i, op)| (op.namespace.as_str(), &op.key[..], i))
+        .collect();
+    keys.sort_unstable();
+    for pair in keys.windows(2) {
+        if let [(ns, key, first), (ns2, key2, second)] = pair {
+            if ns == ns2 && key == key2 {
+                return Err(Error::invalid(
+                    Context::scoped("transact", BACKEND, *ns),
+                    format!("operation #{second} repeats the key of operation #{first}"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
 
 #[async_trait]
 impl AtomicKv for MemoryStore {
-    async fn get_versioned(&self, _: &str, _: &[u8]) -> Result<Option<Versioned>> {
-        Err(Error::unsupported("get_versioned", BACKEND))
+    async fn get_versioned(&self, namespace: &str, key: &[u8]) -> Result<Option<Versioned>> {
+        op_span!("get_versioned", namespace).in_scope(|| self.cas_get_versioned(namespace, key))
     }
+
     async fn put_if(
         &self,
-        _: &str,
-        _: &[u8],
-        _: Bytes,
-        _: PutMode,
-        _: PutOptions,
+        namespace: &str,
+        key: &[u8],
+        value: Bytes,
+        mode: PutMode,
+        options: PutOptions,
     ) -> Result<Version> {
-        Err(Error::unsupported("put_if", BACKEND))
+        op_span!("put_if", namespace)
+            .in_scope(|| self.cas_put_if(namespace, key, value, &mode, options))
     }
-    async fn delete_if(&self, _: &str, _: &[u8], _: &Version) -> Result<()> {
-        Err(Error::unsupported("delete_if", BACKEND))
+
+    async fn delete_if(&self, namespace: &str, key: &[u8], version: &Version) -> Result<()> {
+        op_span!("delete_if", namespace).in_scope(|| self.cas_delete_if(namespace, key, version))
     }
-    async fn transact(&self, _: Vec<TxOp>) -> Result<Vec<Option<Version>>> {
-        Err(Error::unsupported("transact", BACKEND))
+
+    async fn transact(&self, ops: Vec<TxOp>) -> Result<Vec<Option<Version>>> {
+        op_span!("transact").in_scope(|| self.cas_transact(ops))
     }
 }
