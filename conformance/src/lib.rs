@@ -19,6 +19,7 @@ pub mod case;
 pub mod harness;
 pub mod harnesses;
 pub mod model;
+pub mod prop;
 pub mod report;
 pub mod runner;
 pub mod suites;

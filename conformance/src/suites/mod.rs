@@ -1,9 +1,11 @@
 //! The suites, one module per tier. [`all`] lists every case in report order.
 
 pub mod atomic;
+pub mod common;
 pub mod dead_letter;
 pub mod fifo;
 pub mod kv;
+pub mod kv_property;
 pub mod queue;
 pub mod sql;
 pub mod transactions;
