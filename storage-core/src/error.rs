@@ -62,6 +62,55 @@ impl fmt::Display for Context {
     }
 }
 
+/// A borrowed, allocation-free [`Context`] for hot paths: validators take
+/// anything that converts into a `Context` and build the owned `Context` only when
+/// they actually report an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct At<'a> {
+    /// Trait method name.
+    pub operation: &'static str,
+    /// Backend name.
+    pub backend: &'static str,
+    /// Namespace or queue name, when the operation has one.
+    pub scope: Option<&'a str>,
+}
+
+impl<'a> At<'a> {
+    /// An operation on one namespace or queue.
+    pub fn scoped(operation: &'static str, backend: &'static str, scope: &'a str) -> Self {
+        At {
+            operation,
+            backend,
+            scope: Some(scope),
+        }
+    }
+
+    /// An operation without a namespace.
+    pub fn new(operation: &'static str, backend: &'static str) -> Self {
+        At {
+            operation,
+            backend,
+            scope: None,
+        }
+    }
+}
+
+impl From<&Context> for Context {
+    fn from(c: &Context) -> Self {
+        c.clone()
+    }
+}
+
+impl From<At<'_>> for Context {
+    fn from(at: At<'_>) -> Self {
+        Context {
+            operation: at.operation,
+            backend: at.backend,
+            scope: at.scope.map(str::to_owned),
+        }
+    }
+}
+
 /// Formats the optional current version of a [`Error::Conflict`].
 fn describe_current(current: &Option<Version>) -> String {
     match current {
@@ -170,9 +219,9 @@ impl Error {
     }
 
     /// Shorthand for [`Error::InvalidInput`].
-    pub fn invalid(ctx: Context, reason: impl Into<String>) -> Self {
+    pub fn invalid(ctx: impl Into<Context>, reason: impl Into<String>) -> Self {
         Error::InvalidInput {
-            ctx,
+            ctx: ctx.into(),
             reason: reason.into(),
         }
     }

@@ -221,6 +221,22 @@ impl ScanRequest {
         }
     }
 
+    /// The effective bounds, or `None` when no key can lie between them
+    /// (an inverted range, equal exclusive bounds, or a cursor past the
+    /// end). Ordered-map backends must check this: `BTreeMap::range`
+    /// panics on such bounds.
+    pub fn effective_range(&self) -> Option<(Bound<Bytes>, Bound<Bytes>)> {
+        let (lo, hi) = self.effective_bounds();
+        let empty = match (&lo, &hi) {
+            (Bound::Included(a), Bound::Included(b)) => a > b,
+            (Bound::Included(a) | Bound::Excluded(a), Bound::Included(b) | Bound::Excluded(b)) => {
+                a >= b
+            }
+            _ => false,
+        };
+        (!empty).then_some((lo, hi))
+    }
+
     /// Whether `key` lies within the effective bounds.
     pub fn contains(&self, key: &[u8]) -> bool {
         let (lo, hi) = self.effective_bounds();
@@ -228,11 +244,11 @@ impl ScanRequest {
     }
 
     /// Validates the limit and that the range is not inverted.
-    pub fn validate(&self, ctx: &Context, caps: &Capabilities) -> Result<()> {
+    pub fn validate(&self, ctx: impl Into<Context> + Copy, caps: &Capabilities) -> Result<()> {
         crate::validate::scan_limit(ctx, caps, self.limit)?;
         if let (Some(lo), Some(hi)) = (bound_key(&self.start), bound_key(&self.end)) {
             if lo > hi {
-                return Err(Error::invalid(ctx.clone(), "scan start is after its end"));
+                return Err(Error::invalid(ctx, "scan start is after its end"));
             }
         }
         Ok(())

@@ -29,7 +29,7 @@ pub mod version;
 pub use atomic::{AtomicKv, Condition, PutMode, TxAction, TxOp, Versioned};
 pub use capabilities::{Capabilities, SqlDialect, TransactionScope};
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock, Timestamp};
-pub use error::{BoxError, Context, Error, Result};
+pub use error::{At, BoxError, Context, Error, Result};
 pub use ext::{AtomicKvExt, KvStoreExt, ListPage, QueueStoreExt};
 pub use kv::{
     BatchOp, Cursor, Direction, Entry, Expiry, KvStore, PutOptions, ScanPage, ScanRequest,

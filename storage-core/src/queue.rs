@@ -177,10 +177,14 @@ impl SendMessage {
     /// Validates this message for `config` and returns the effective
     /// dedup id (explicit, or the body's SHA-256 under content-based
     /// dedup; `None` on standard queues).
-    pub fn validate(&self, ctx: &Context, config: &QueueConfig) -> Result<Option<String>> {
+    pub fn validate(
+        &self,
+        ctx: impl Into<Context> + Copy,
+        config: &QueueConfig,
+    ) -> Result<Option<String>> {
         if self.size() > config.max_message_size {
             return Err(Error::invalid(
-                ctx.clone(),
+                ctx,
                 format!(
                     "message is {} bytes, the queue's limit is {}",
                     self.size(),
@@ -190,17 +194,14 @@ impl SendMessage {
         }
         if let Some(d) = self.delay {
             if config.fifo {
-                return Err(Error::invalid(
-                    ctx.clone(),
-                    "FIFO queues take no per-message delay",
-                ));
+                return Err(Error::invalid(ctx, "FIFO queues take no per-message delay"));
             }
             validate::delay(ctx, d)?;
         }
         if !config.fifo {
             if self.group_id.is_some() || self.dedup_id.is_some() {
                 return Err(Error::invalid(
-                    ctx.clone(),
+                    ctx,
                     "group and dedup ids are for FIFO queues",
                 ));
             }
@@ -209,7 +210,7 @@ impl SendMessage {
         let group = self
             .group_id
             .as_deref()
-            .ok_or_else(|| Error::invalid(ctx.clone(), "FIFO messages need a group id"))?;
+            .ok_or_else(|| Error::invalid(ctx, "FIFO messages need a group id"))?;
         check_id_field(ctx, "group id", group)?;
         match &self.dedup_id {
             Some(d) => {
@@ -218,17 +219,17 @@ impl SendMessage {
             }
             None if config.content_based_dedup => Ok(Some(content_dedup_id(&self.body))),
             None => Err(Error::invalid(
-                ctx.clone(),
+                ctx,
                 "FIFO messages need a dedup id unless the queue uses content-based dedup",
             )),
         }
     }
 }
 
-fn check_id_field(ctx: &Context, what: &str, v: &str) -> Result<()> {
+fn check_id_field(ctx: impl Into<Context> + Copy, what: &str, v: &str) -> Result<()> {
     if v.is_empty() || v.len() > validate::MAX_MESSAGE_ID_FIELD || v.chars().any(char::is_control) {
         return Err(Error::invalid(
-            ctx.clone(),
+            ctx,
             format!(
                 "{what} must be 1..={} printable characters",
                 validate::MAX_MESSAGE_ID_FIELD

@@ -19,17 +19,22 @@ pub const DEDUP_WINDOW: Duration = Duration::from_secs(5 * 60);
 /// Longest group or dedup id (SQS: 128).
 pub const MAX_MESSAGE_ID_FIELD: usize = 128;
 
+/// Whether `c` may appear in a namespace or queue name.
+pub fn is_name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':' | '/')
+}
+
 /// Namespace and queue names: non-empty UTF-8 of at most
 /// `max_namespace_size` bytes, made of ASCII letters, digits and
 /// `_ - . : /` — characters every backend can use as a key component
 /// without escaping, and that cannot smuggle control bytes into logs.
-pub fn namespace(ctx: &Context, caps: &Capabilities, ns: &str) -> Result<()> {
+pub fn namespace(ctx: impl Into<Context> + Copy, caps: &Capabilities, ns: &str) -> Result<()> {
     if ns.is_empty() {
-        return Err(Error::invalid(ctx.clone(), "namespace is empty"));
+        return Err(Error::invalid(ctx, "namespace is empty"));
     }
     if ns.len() > caps.max_namespace_size {
         return Err(Error::invalid(
-            ctx.clone(),
+            ctx,
             format!(
                 "namespace is {} bytes, the limit is {}",
                 ns.len(),
@@ -39,25 +44,21 @@ pub fn namespace(ctx: &Context, caps: &Capabilities, ns: &str) -> Result<()> {
     }
     if let Some(bad) = ns.chars().find(|c| !is_name_char(*c)) {
         return Err(Error::invalid(
-            ctx.clone(),
+            ctx,
             format!("namespace contains {bad:?}; allowed are ASCII letters, digits and _ - . : /"),
         ));
     }
     Ok(())
 }
 
-fn is_name_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':' | '/')
-}
-
 /// Keys: non-empty, at most `max_key_size` bytes; any bytes allowed.
-pub fn key(ctx: &Context, caps: &Capabilities, key: &[u8]) -> Result<()> {
+pub fn key(ctx: impl Into<Context> + Copy, caps: &Capabilities, key: &[u8]) -> Result<()> {
     if key.is_empty() {
-        return Err(Error::invalid(ctx.clone(), "key is empty"));
+        return Err(Error::invalid(ctx, "key is empty"));
     }
     if key.len() > caps.max_key_size {
         return Err(Error::invalid(
-            ctx.clone(),
+            ctx,
             format!(
                 "key is {} bytes, the limit is {}",
                 key.len(),
@@ -69,10 +70,10 @@ pub fn key(ctx: &Context, caps: &Capabilities, key: &[u8]) -> Result<()> {
 }
 
 /// Values: at most `max_value_size` bytes (empty values are allowed).
-pub fn value(ctx: &Context, caps: &Capabilities, value: &[u8]) -> Result<()> {
+pub fn value(ctx: impl Into<Context> + Copy, caps: &Capabilities, value: &[u8]) -> Result<()> {
     if value.len() > caps.max_value_size {
         return Err(Error::invalid(
-            ctx.clone(),
+            ctx,
             format!(
                 "value is {} bytes, the limit is {}",
                 value.len(),
@@ -84,14 +85,19 @@ pub fn value(ctx: &Context, caps: &Capabilities, value: &[u8]) -> Result<()> {
 }
 
 /// A namespace and key together.
-pub fn ns_key(ctx: &Context, caps: &Capabilities, ns: &str, k: &[u8]) -> Result<()> {
+pub fn ns_key(
+    ctx: impl Into<Context> + Copy,
+    caps: &Capabilities,
+    ns: &str,
+    k: &[u8],
+) -> Result<()> {
     namespace(ctx, caps, ns)?;
     key(ctx, caps, k)
 }
 
 /// A namespace, key and value together.
 pub fn ns_key_value(
-    ctx: &Context,
+    ctx: impl Into<Context> + Copy,
     caps: &Capabilities,
     ns: &str,
     k: &[u8],
@@ -102,10 +108,10 @@ pub fn ns_key_value(
 }
 
 /// A scan page limit: between 1 and `max_scan_limit`.
-pub fn scan_limit(ctx: &Context, caps: &Capabilities, limit: usize) -> Result<()> {
+pub fn scan_limit(ctx: impl Into<Context> + Copy, caps: &Capabilities, limit: usize) -> Result<()> {
     if limit == 0 || limit > caps.max_scan_limit {
         return Err(Error::invalid(
-            ctx.clone(),
+            ctx,
             format!("scan limit {limit} is outside 1..={}", caps.max_scan_limit),
         ));
     }
@@ -113,10 +119,10 @@ pub fn scan_limit(ctx: &Context, caps: &Capabilities, limit: usize) -> Result<()
 }
 
 /// A visibility timeout: at most [`MAX_VISIBILITY_TIMEOUT`].
-pub fn visibility_timeout(ctx: &Context, d: Duration) -> Result<()> {
+pub fn visibility_timeout(ctx: impl Into<Context> + Copy, d: Duration) -> Result<()> {
     if d > MAX_VISIBILITY_TIMEOUT {
         return Err(Error::invalid(
-            ctx.clone(),
+            ctx,
             format!("visibility timeout {d:?} exceeds {MAX_VISIBILITY_TIMEOUT:?}"),
         ));
     }
@@ -124,10 +130,10 @@ pub fn visibility_timeout(ctx: &Context, d: Duration) -> Result<()> {
 }
 
 /// A delivery delay: at most [`MAX_DELAY`].
-pub fn delay(ctx: &Context, d: Duration) -> Result<()> {
+pub fn delay(ctx: impl Into<Context> + Copy, d: Duration) -> Result<()> {
     if d > MAX_DELAY {
         return Err(Error::invalid(
-            ctx.clone(),
+            ctx,
             format!("delay {d:?} exceeds {MAX_DELAY:?}"),
         ));
     }
@@ -135,10 +141,10 @@ pub fn delay(ctx: &Context, d: Duration) -> Result<()> {
 }
 
 /// A long-poll wait: at most [`MAX_WAIT`].
-pub fn wait(ctx: &Context, d: Duration) -> Result<()> {
+pub fn wait(ctx: impl Into<Context> + Copy, d: Duration) -> Result<()> {
     if d > MAX_WAIT {
         return Err(Error::invalid(
-            ctx.clone(),
+            ctx,
             format!("wait {d:?} exceeds {MAX_WAIT:?}"),
         ));
     }
@@ -146,10 +152,10 @@ pub fn wait(ctx: &Context, d: Duration) -> Result<()> {
 }
 
 /// A batch size for send or receive: between 1 and [`MAX_BATCH`].
-pub fn batch_size(ctx: &Context, n: usize) -> Result<()> {
+pub fn batch_size(ctx: impl Into<Context> + Copy, n: usize) -> Result<()> {
     if n == 0 || n > MAX_BATCH {
         return Err(Error::invalid(
-            ctx.clone(),
+            ctx,
             format!("batch of {n} is outside 1..={MAX_BATCH}"),
         ));
     }

@@ -33,7 +33,6 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::mem;
-use std::ops::Bound;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
@@ -41,8 +40,8 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use storage_core::{
-    validate, BatchOp, Capabilities, Clock, Context, Cursor, Direction, Entry, Error, Expiry,
-    KvStore, PutOptions, Result, ScanPage, ScanRequest, Timestamp, Version,
+    validate, At, BatchOp, Capabilities, Clock, Cursor, Direction, Entry, Error, Expiry, KvStore,
+    PutOptions, Result, ScanPage, ScanRequest, Timestamp, Version,
 };
 
 use crate::backend::MemoryStore;
@@ -296,12 +295,9 @@ impl KvData {
         let Some(map) = self.namespaces.get(ns) else {
             return ScanPage::default();
         };
-        let (lo, hi) = request.effective_bounds();
-        // `BTreeMap::range` panics on inverted bounds (and on equal
-        // exclusive ones), which a cursor past the range end can produce.
-        if range_is_empty(&lo, &hi) {
+        let Some((lo, hi)) = request.effective_range() else {
             return ScanPage::default();
-        }
+        };
         let range = map.range::<Bytes, _>((lo, hi));
         // Enough for typical pages; a narrow range over a big namespace
         // with a big limit should not reserve the whole limit up front.
@@ -356,17 +352,6 @@ fn page<'a>(
     ScanPage { entries, cursor }
 }
 
-/// Whether no key can lie between `lo` and `hi`.
-fn range_is_empty(lo: &Bound<Bytes>, hi: &Bound<Bytes>) -> bool {
-    match (lo, hi) {
-        (Bound::Included(a), Bound::Included(b)) => a > b,
-        (Bound::Included(a) | Bound::Excluded(a), Bound::Included(b) | Bound::Excluded(b)) => {
-            a >= b
-        }
-        _ => false,
-    }
-}
-
 /// The KV (and CAS) state of a [`MemoryStore`].
 #[derive(Debug, Default)]
 pub(crate) struct KvState {
@@ -402,59 +387,24 @@ impl KvState {
     }
 }
 
-/// Whether `ns` certainly passes [`validate::namespace`]: the same rules,
-/// checked without building a [`Context`].
-fn namespace_ok(ns: &str) -> bool {
-    !ns.is_empty()
-        && ns.len() <= CAPABILITIES.max_namespace_size
-        && ns
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':' | b'/'))
-}
-
-fn key_ok(key: &[u8]) -> bool {
-    !key.is_empty() && key.len() <= CAPABILITIES.max_key_size
-}
-
-fn value_ok(value: &[u8]) -> bool {
-    value.len() <= CAPABILITIES.max_value_size
-}
-
-/// Validates a namespace. The fast check decides the common case; the
-/// shared validator builds the canonical error (and has the last word if
-/// the two ever disagree).
+/// Validates a namespace without allocating unless it fails.
 pub(crate) fn check_ns(op: &'static str, ns: &str) -> Result<()> {
-    if namespace_ok(ns) {
-        return Ok(());
-    }
-    validate::namespace(&Context::scoped(op, BACKEND, ns), &CAPABILITIES, ns)
+    validate::namespace(At::scoped(op, BACKEND, ns), &CAPABILITIES, ns)
 }
 
-/// Validates a namespace and key (see [`check_ns`]).
+/// Validates a namespace and key.
 pub(crate) fn check_ns_key(op: &'static str, ns: &str, key: &[u8]) -> Result<()> {
-    if namespace_ok(ns) && key_ok(key) {
-        return Ok(());
-    }
-    validate::ns_key(&Context::scoped(op, BACKEND, ns), &CAPABILITIES, ns, key)
+    validate::ns_key(At::scoped(op, BACKEND, ns), &CAPABILITIES, ns, key)
 }
 
-/// Validates a namespace, key and value (see [`check_ns`]).
+/// Validates a namespace, key and value.
 pub(crate) fn check_ns_key_value(
     op: &'static str,
     ns: &str,
     key: &[u8],
     value: &[u8],
 ) -> Result<()> {
-    if namespace_ok(ns) && key_ok(key) && value_ok(value) {
-        return Ok(());
-    }
-    validate::ns_key_value(
-        &Context::scoped(op, BACKEND, ns),
-        &CAPABILITIES,
-        ns,
-        key,
-        value,
-    )
+    validate::ns_key_value(At::scoped(op, BACKEND, ns), &CAPABILITIES, ns, key, value)
 }
 
 /// Prefixes an input error's reason with the index of the operation of a
@@ -573,7 +523,7 @@ impl MemoryStore {
 
     fn kv_scan(&self, ns: &str, request: &ScanRequest) -> Result<ScanPage> {
         check_ns("scan", ns)?;
-        request.validate(&Context::scoped("scan", BACKEND, ns), &CAPABILITIES)?;
+        request.validate(At::scoped("scan", BACKEND, ns), &CAPABILITIES)?;
         let mut now = self.now();
         let data = self.inner.kv.read();
         Ok(data.scan(ns, request, &mut now))

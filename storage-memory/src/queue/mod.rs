@@ -47,7 +47,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use parking_lot::{Mutex, RwLock};
 use storage_core::{
-    validate, Capabilities, Context, Error, MessageId, QueueConfig, QueueCounts, QueueStore,
+    validate, At, Capabilities, Context, Error, MessageId, QueueConfig, QueueCounts, QueueStore,
     Receipt, ReceiveOptions, ReceivedMessage, Result, SendMessage, Timestamp,
 };
 use tokio::sync::Notify;
@@ -113,21 +113,15 @@ fn stale(op: &'static str, queue: &str, receipt: &Receipt) -> Error {
     }
 }
 
-/// Runs a (pure) check with an unscoped context and, only if it fails,
-/// again with the scoped one for the error: the common, valid case
-/// allocates no context on the hot path.
-fn checked<T>(op: &'static str, queue: &str, check: impl Fn(&Context) -> Result<T>) -> Result<T> {
-    match check(&Context::new(op, BACKEND)) {
-        Ok(v) => Ok(v),
-        Err(_) => check(&Context::scoped(op, BACKEND, queue)),
-    }
+/// The allocation-free context of an operation on `queue`; the owned
+/// `Context` is built only if a check fails.
+fn at<'a>(op: &'static str, queue: &'a str) -> At<'a> {
+    At::scoped(op, BACKEND, queue)
 }
 
 /// Checks a queue name by the namespace rules.
 fn check_name(op: &'static str, queue: &str) -> Result<()> {
-    checked(op, queue, |ctx| {
-        validate::namespace(ctx, &CAPABILITIES, queue)
-    })
+    validate::namespace(at(op, queue), &CAPABILITIES, queue)
 }
 
 impl MemoryStore {
@@ -195,21 +189,17 @@ impl MemoryStore {
     }
 
     fn q_send(&self, queue: &str, messages: Vec<SendMessage>) -> Result<Vec<MessageId>> {
-        checked("send_batch", queue, |ctx| {
-            validate::batch_size(ctx, messages.len())
-        })?;
+        validate::batch_size(at("send_batch", queue), messages.len())?;
         let q = self.existing_queue("send_batch", queue)?;
         // Ids are drawn outside the lock (a random source may be a syscall).
         let ids: Vec<MessageId> = messages.iter().map(|_| MessageId::random()).collect();
         loop {
             let config = q.core.lock().config.clone();
             // Validated outside the lock: content-based dedup hashes bodies.
-            let dedup = checked("send_batch", queue, |ctx| {
-                messages
-                    .iter()
-                    .map(|m| m.validate(ctx, &config))
-                    .collect::<Result<Vec<_>>>()
-            })?;
+            let dedup = messages
+                .iter()
+                .map(|m| m.validate(at("send_batch", queue), &config))
+                .collect::<Result<Vec<_>>>()?;
             let mut core = q.core.lock();
             if !Arc::ptr_eq(&core.config, &config) {
                 // Replaced by an import meanwhile: validate again.
@@ -325,9 +315,7 @@ impl MemoryStore {
     }
 
     fn q_change_visibility(&self, queue: &str, receipt: &Receipt, timeout: Duration) -> Result<()> {
-        checked("change_visibility", queue, |ctx| {
-            validate::visibility_timeout(ctx, timeout)
-        })?;
+        validate::visibility_timeout(at("change_visibility", queue), timeout)?;
         let q = self.existing_queue("change_visibility", queue)?;
         {
             let mut core = q.core.lock();
@@ -399,13 +387,12 @@ impl QueueStore for MemoryStore {
     async fn receive(&self, queue: &str, options: ReceiveOptions) -> Result<Vec<ReceivedMessage>> {
         let span = span("receive", queue);
         let q = span.in_scope(|| {
-            checked("receive", queue, |ctx| {
-                validate::batch_size(ctx, options.max_messages)?;
-                if let Some(v) = options.visibility_timeout {
-                    validate::visibility_timeout(ctx, v)?;
-                }
-                validate::wait(ctx, options.wait)
-            })?;
+            let ctx = at("receive", queue);
+            validate::batch_size(ctx, options.max_messages)?;
+            if let Some(v) = options.visibility_timeout {
+                validate::visibility_timeout(ctx, v)?;
+            }
+            validate::wait(ctx, options.wait)?;
             self.existing_queue("receive", queue)
         })?;
         if options.wait.is_zero() {
