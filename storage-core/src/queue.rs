@@ -439,8 +439,10 @@ pub struct QueueState {
 ///   enqueues nothing.
 /// - **Receive** atomically picks up to `max_messages` visible messages:
 ///   standard queues in order of (visible-at, send order), FIFO queues in
-///   send order, skipping every group that has a message in flight or a
-///   not-yet-visible head. Each pick hides the message for the visibility
+///   send order, skipping every group that has any message in flight (even
+///   if an earlier one of the group is visible again) or a not-yet-visible
+///   head; one call may deliver several consecutive messages of one group,
+///   in order. Each pick hides the message for the visibility
 ///   timeout, increments its receive count, records the first receive and
 ///   issues a fresh [`Receipt`]. A picked message already received
 ///   `max_receives` times moves to the dead-letter queue instead (keeping
@@ -453,6 +455,10 @@ pub struct QueueState {
 ///   latest delivery; any other receipt (earlier delivery, message gone) is
 ///   `StaleReceipt` and changes nothing. Visibility 0 makes the message
 ///   visible at once (a nack). A malformed receipt string is `InvalidInput`.
+/// - **Instants** are judged like KV expiry: a message is visible once
+///   `visible_at <= now`, gone once `sent_at + retention <= now`, and a
+///   dedup id is free again once `first send + 5 min <= now` (duplicates do
+///   not restart the window).
 /// - Messages older than the retention period disappear. Messages leave a
 ///   queue only by ack, retention, purge, DLQ move or queue deletion: none
 ///   is lost under concurrent consumers, and one is delivered again only
