@@ -72,6 +72,36 @@ impl Fixture {
 ///   called after every case, passed or failed.
 /// - `open` failing (server unreachable) fails the case: an unavailable
 ///   backend is a failure, not a skip.
+///
+/// # Example
+///
+/// A harness for the memory backend, run through one case of the suite:
+///
+/// ```
+/// use std::sync::Arc;
+/// use conformance::{Fixture, Harness, Outcome};
+/// use storage_core::{Capabilities, ManualClock};
+/// use storage_memory::MemoryStore;
+///
+/// struct Mine;
+///
+/// #[async_trait::async_trait]
+/// impl Harness for Mine {
+///     fn name(&self) -> String { "mine".into() }
+///     fn capabilities(&self) -> Capabilities { storage_memory::CAPABILITIES }
+///     async fn open(&self) -> Result<Fixture, String> {
+///         let clock = ManualClock::default();
+///         let s = Arc::new(MemoryStore::with_clock(Arc::new(clock.clone())));
+///         Ok(Fixture { clock, kv: Some(s.clone()), atomic: Some(s.clone()), queue: Some(s), sql: None })
+///     }
+/// }
+///
+/// let case = conformance::suites::all()
+///     .into_iter()
+///     .find(|c| c.name == "concurrent_conditional_increments_end_at_exactly_the_number_of_successes")
+///     .unwrap();
+/// assert_eq!(conformance::run_case(&case, Arc::new(Mine)), Outcome::Pass);
+/// ```
 #[async_trait]
 pub trait Harness: Send + Sync + 'static {
     /// Short backend label used in test names and the report (`memory`).

@@ -87,6 +87,23 @@ impl fmt::Display for Timestamp {
 ///   than the passage of real time (a manual `set` / `advance`). A real
 ///   clock never resolves it. Long-polling receives use it so a test that
 ///   advances a manual clock past a delay wakes a waiting consumer.
+///
+/// # Example
+///
+/// A store reads time only through its clock, so a test moves time by hand:
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use storage_core::{Clock, ManualClock, SharedClock, SystemClock};
+/// let manual = ManualClock::default();
+/// let clock: SharedClock = Arc::new(manual.clone());
+/// let before = clock.now();
+/// manual.advance(Duration::from_millis(1500));
+/// assert_eq!(clock.now() - before, Duration::from_millis(1500));
+/// // The real clock is what stores use by default.
+/// assert!(SystemClock.now().as_millis() > 0);
+/// ```
 pub trait Clock: Send + Sync + fmt::Debug + 'static {
     /// The current time.
     fn now(&self) -> Timestamp;

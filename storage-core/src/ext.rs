@@ -228,6 +228,19 @@ pub trait AtomicKvExt: AtomicKv {
 impl<T: AtomicKv + ?Sized> AtomicKvExt for T {}
 
 /// Provided helpers over [`QueueStore`].
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), storage_core::Error> {
+/// use storage_core::{QueueConfig, QueueStore, QueueStoreExt, SendMessage};
+/// let s = storage_memory::MemoryStore::new();
+/// s.create_queue("q", QueueConfig::default()).await?;
+/// let id = s.send("q", SendMessage::new("one")).await?;
+/// assert!(!id.0.is_empty());
+/// assert_eq!(s.counts("q").await?.visible, 1);
+/// # Ok(())
+/// # }
+/// ```
 #[async_trait]
 pub trait QueueStoreExt: QueueStore {
     /// Sends one message.
