@@ -192,7 +192,62 @@ pub mod req {
     pub fn sql(c: &Capabilities) -> Requirement {
         need(c.sql.is_some(), "backend declares no SQL dialect")
     }
-    /// Always runs (e.g. "undeclared capability returns Unsupported").
+    /// Runs only where a capability is *not* declared (the suite then
+    /// checks the backend answers `Unsupported`); `parent` must hold for
+    /// the case to make sense (e.g. TTL needs the KV tier).
+    fn lacks(parent: Option<(bool, &str)>, declared: bool, what: &str) -> Requirement {
+        if let Some((false, tier)) = parent {
+            return Requirement::Unsupported(format!("backend declares no {tier}"));
+        }
+        if declared {
+            Requirement::Unsupported(format!(
+                "backend declares {what}, so it is exercised instead"
+            ))
+        } else {
+            Requirement::Run
+        }
+    }
+    /// KV not declared.
+    pub fn lacks_kv(c: &Capabilities) -> Requirement {
+        lacks(None, c.kv, "the KV tier")
+    }
+    /// KV declared, TTL not.
+    pub fn lacks_ttl(c: &Capabilities) -> Requirement {
+        lacks(Some((c.kv, "KV tier")), c.kv_ttl, "KV TTL")
+    }
+    /// CAS not declared.
+    pub fn lacks_atomic(c: &Capabilities) -> Requirement {
+        lacks(None, c.atomic, "the CAS tier")
+    }
+    /// CAS declared, transactions not.
+    pub fn lacks_tx(c: &Capabilities) -> Requirement {
+        lacks(
+            Some((c.atomic, "CAS tier")),
+            c.transaction_scope != TransactionScope::None,
+            "transactions",
+        )
+    }
+    /// Queue not declared.
+    pub fn lacks_queue(c: &Capabilities) -> Requirement {
+        lacks(None, c.queue, "the queue tier")
+    }
+    /// Queue declared, FIFO not.
+    pub fn lacks_fifo(c: &Capabilities) -> Requirement {
+        lacks(Some((c.queue, "queue tier")), c.queue_fifo, "FIFO queues")
+    }
+    /// Queue declared, redrive not.
+    pub fn lacks_dlq(c: &Capabilities) -> Requirement {
+        lacks(
+            Some((c.queue, "queue tier")),
+            c.queue_dead_letter,
+            "dead-letter redrive",
+        )
+    }
+    /// SQL not declared.
+    pub fn lacks_sql(c: &Capabilities) -> Requirement {
+        lacks(None, c.sql.is_some(), "a SQL dialect")
+    }
+    /// Always runs.
     pub fn always(_: &Capabilities) -> Requirement {
         Requirement::Run
     }

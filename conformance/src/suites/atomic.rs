@@ -26,7 +26,7 @@ use storage_core::{
     TxOp, Version,
 };
 
-use crate::case::{req, Case, CaseResult, Failure, Requirement, Tier};
+use crate::case::{req, Case, CaseResult, Failure, Tier};
 use crate::harness::Harness;
 use crate::runner::with_fixture;
 use crate::suites::common::{
@@ -101,13 +101,7 @@ pub fn cases() -> Vec<Case> {
         Case {
             name: "undeclared_cas_returns_unsupported",
             tier: Tier::Atomic,
-            requires: |c| {
-                if c.atomic {
-                    Requirement::Unsupported("backend declares the CAS tier".into())
-                } else {
-                    Requirement::Run
-                }
-            },
+            requires: req::lacks_atomic,
             run: |h| Box::pin(undeclared_atomic(h)),
         },
     ]

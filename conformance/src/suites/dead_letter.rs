@@ -65,15 +65,7 @@ pub fn cases() -> Vec<Case> {
         ),
         case(
             "undeclared_dead_letter_returns_unsupported",
-            |c| {
-                if !c.queue {
-                    Requirement::Unsupported("backend declares no queue tier".into())
-                } else if c.queue_dead_letter {
-                    Requirement::Unsupported("backend declares dead-letter redrive".into())
-                } else {
-                    Requirement::Run
-                }
-            },
+            req::lacks_dlq,
             |h| Box::pin(undeclared(h)),
         ),
     ]

@@ -90,15 +90,7 @@ pub fn cases() -> Vec<Case> {
         ),
         case(
             "undeclared_fifo_returns_unsupported",
-            |c| {
-                if !c.queue {
-                    Requirement::Unsupported("backend declares no queue tier".into())
-                } else if c.queue_fifo {
-                    Requirement::Unsupported("backend declares FIFO queues".into())
-                } else {
-                    Requirement::Run
-                }
-            },
+            req::lacks_fifo,
             |h| Box::pin(undeclared(h)),
         ),
     ]

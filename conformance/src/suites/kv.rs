@@ -23,7 +23,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use storage_core::{BatchOp, Direction, Error, KvStore, KvStoreExt, PutOptions, ScanRequest};
 
-use crate::case::{req, Case, CaseResult, Requirement, Tier};
+use crate::case::{req, Case, CaseResult, Tier};
 use crate::harness::Harness;
 use crate::model::kv::delimited;
 use crate::runner::with_fixture;
@@ -88,13 +88,7 @@ pub fn cases() -> Vec<Case> {
         Case {
             name: "undeclared_kv_returns_unsupported",
             tier: Tier::Kv,
-            requires: |c| {
-                if c.kv {
-                    Requirement::Unsupported("backend declares the KV tier".into())
-                } else {
-                    Requirement::Run
-                }
-            },
+            requires: req::lacks_kv,
             run: |h| Box::pin(undeclared_kv(h)),
         },
     ]

@@ -40,10 +40,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use futures::future::BoxFuture;
 use proptest::prelude::*;
 use proptest::sample::Index;
-use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
 use storage_core::validate::{MAX_VISIBILITY_TIMEOUT, MAX_WAIT};
 use storage_core::{
     Capabilities, Clock, Error, ManualClock, MessageId, QueueConfig, QueueCounts, QueueState,
@@ -52,7 +50,7 @@ use storage_core::{
 };
 
 use crate::case::{req, Case, CaseResult, Failure, Requirement, Tier};
-use crate::harness::Harness;
+use crate::harness::{Fixture, Harness};
 use crate::model::queue::{ErrorKind, ModelMessage, QueueModel, SendOutcome};
 use crate::runner::with_fixture;
 use crate::{ensure, ensure_eq};
@@ -203,13 +201,7 @@ pub fn cases() -> Vec<Case> {
         ),
         case(
             "undeclared_queue_tier_returns_unsupported_for_every_method",
-            |c| {
-                if c.queue {
-                    Requirement::Unsupported("backend declares the queue tier".into())
-                } else {
-                    Requirement::Run
-                }
-            },
+            req::lacks_queue,
             |h| Box::pin(undeclared(h)),
         ),
     ]
@@ -1936,64 +1928,20 @@ fn op_strategy(flavor: Flavor) -> impl Strategy<Value = Op> {
     ]
 }
 
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
-        .filter(|n| *n > 0)
-        .unwrap_or(default)
-}
-
-/// Runs a proptest property inside an async case: on a blocking thread,
-/// each generated input driven to completion with `Handle::block_on`.
-/// `PROPTEST_CASES` (default 32) sets the number of inputs; failures are
-/// not persisted to files. The failure names the minimal input (Debug)
-/// and the message of its run.
-pub(crate) async fn check_property<S>(
-    strategy: S,
-    test: impl Fn(S::Value) -> BoxFuture<'static, Result<(), String>> + Send + 'static,
-) -> CaseResult
-where
-    S: Strategy + Send + 'static,
-    S::Value: Debug,
-{
-    let handle = tokio::runtime::Handle::current();
-    let cases = u32::try_from(env_usize("PROPTEST_CASES", 32)).unwrap_or(u32::MAX);
-    let outcome = tokio::task::spawn_blocking(move || {
-        let config = Config {
-            cases,
-            failure_persistence: None,
-            ..Config::default()
-        };
-        let mut runner = TestRunner::new(config);
-        match runner.run(&strategy, |input| {
-            handle.block_on(test(input)).map_err(TestCaseError::fail)
-        }) {
-            Ok(()) => Ok(()),
-            Err(TestError::Fail(reason, input)) => Err(format!(
-                "property failed; minimal failing input (a reproduction):\n{input:?}\n{}",
-                reason.message()
-            )),
-            Err(TestError::Abort(reason)) => Err(format!("property aborted: {}", reason.message())),
-        }
-    })
-    .await
-    .map_err(|e| Failure(format!("property thread failed: {e}")))?;
-    outcome.map_err(Failure)
-}
-
 /// The model-based property of one flavor.
 pub(crate) async fn property(h: Arc<dyn Harness>, flavor: Flavor) -> CaseResult {
-    let max_ops = env_usize("CONFORMANCE_MAX_OPS", 40);
-    let strategy = (
-        setup_strategy(flavor),
-        prop::collection::vec(op_strategy(flavor), 1..=max_ops),
+    let caps = h.capabilities();
+    crate::prop::check(
+        &h,
+        move || {
+            (
+                setup_strategy(flavor),
+                prop::collection::vec(op_strategy(flavor), 1..=crate::prop::max_ops()),
+            )
+                .prop_map(|(setup, ops)| Input { setup, ops })
+        },
+        move |f, input: Input| run_sequence(f, caps, input.setup, input.ops),
     )
-        .prop_map(|(setup, ops)| Input { setup, ops });
-    check_property(strategy, move |input: Input| {
-        let h = h.clone();
-        Box::pin(async move { run_sequence(h, input.setup, input.ops).await })
-    })
     .await
 }
 
@@ -2019,9 +1967,8 @@ impl Debug for Input {
     }
 }
 
-async fn run_sequence(h: Arc<dyn Harness>, setup: Setup, ops: Vec<Op>) -> Result<(), String> {
-    let caps = h.capabilities();
-    let r = with_fixture(&h, |f| async move {
+async fn run_sequence(f: Fixture, caps: Capabilities, setup: Setup, ops: Vec<Op>) -> CaseResult {
+    {
         let store = f.queue()?;
         let mut d = Driver {
             model: QueueModel::new(f.clock.now(), caps),
@@ -2060,9 +2007,7 @@ async fn run_sequence(h: Arc<dyn Harness>, setup: Setup, ops: Vec<Op>) -> Result
             }
         }
         Ok(())
-    })
-    .await;
-    r.map_err(|f| f.0)
+    }
 }
 
 /// Applies operations to the backend and the model and compares.

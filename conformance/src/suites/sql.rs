@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use storage_core::{Error, SqlEngine, SqlValue};
 
-use crate::case::{req, Case, CaseResult, Requirement, Tier};
+use crate::case::{req, Case, CaseResult, Tier};
 use crate::harness::Harness;
 use crate::runner::with_fixture;
 use crate::{ensure, ensure_eq};
@@ -28,10 +28,7 @@ pub fn cases() -> Vec<Case> {
         Case {
             name: "undeclared_sql_returns_unsupported",
             tier: Tier::Sql,
-            requires: |c| match c.sql {
-                None => Requirement::Run,
-                Some(_) => Requirement::Unsupported("backend declares SQL".into()),
-            },
+            requires: req::lacks_sql,
             run: |h| Box::pin(undeclared(h)),
         },
     ]

@@ -96,15 +96,7 @@ pub fn cases() -> Vec<Case> {
         Case {
             name: "undeclared_transactions_return_unsupported",
             tier: Tier::Transactions,
-            requires: |c| {
-                if !c.atomic {
-                    Requirement::Unsupported("backend declares no CAS tier".into())
-                } else if c.transaction_scope != TransactionScope::None {
-                    Requirement::Unsupported("backend declares transactions".into())
-                } else {
-                    Requirement::Run
-                }
-            },
+            requires: req::lacks_tx,
             run: |h| Box::pin(undeclared(h)),
         },
     ]

@@ -22,7 +22,7 @@ use storage_core::{
     TransactionScope, TxOp,
 };
 
-use crate::case::{req, Case, CaseResult, Requirement, Tier};
+use crate::case::{req, Case, CaseResult, Tier};
 use crate::harness::Harness;
 use crate::runner::with_fixture;
 use crate::suites::common::{b, both, contents, expect_conflict, expect_unsupported, state};
@@ -59,15 +59,7 @@ pub fn cases() -> Vec<Case> {
         Case {
             name: "undeclared_ttl_returns_unsupported_and_writes_nothing",
             tier: Tier::Ttl,
-            requires: |c| {
-                if !c.kv {
-                    Requirement::Unsupported("backend declares no KV tier".into())
-                } else if c.kv_ttl {
-                    Requirement::Unsupported("backend declares KV TTL".into())
-                } else {
-                    Requirement::Run
-                }
-            },
+            requires: req::lacks_ttl,
             run: |h| Box::pin(undeclared_ttl(h)),
         },
     ]
