@@ -39,17 +39,31 @@ pub enum Flaw {
     /// Scan cursors resume at (not after) the last key: the classic
     /// off-by-one that repeats a key on every page boundary.
     ScanRepeatsCursorKey,
+    /// Capability drift: TTL and FIFO are declared absent but still work,
+    /// instead of answering `Unsupported`.
+    UndeclaredFeaturesWork,
 }
 
 impl Flaw {
     /// Every flaw.
-    pub const ALL: [Flaw; 5] = [
+    pub const ALL: [Flaw; 6] = [
         Flaw::IgnoreVersions,
         Flaw::NonAtomicTransactions,
         Flaw::ReceiptsNeverStale,
         Flaw::TtlIgnored,
         Flaw::ScanRepeatsCursorKey,
+        Flaw::UndeclaredFeaturesWork,
     ];
+
+    /// What a store with this flaw declares.
+    pub fn capabilities(self) -> Capabilities {
+        let mut caps = storage_memory::CAPABILITIES;
+        if self == Flaw::UndeclaredFeaturesWork {
+            caps.kv_ttl = false;
+            caps.queue_fifo = false;
+        }
+        caps
+    }
 }
 
 /// The memory backend with one flaw.
@@ -80,7 +94,7 @@ impl KvStore for BrokenStore {
         "broken-memory"
     }
     fn capabilities(&self) -> Capabilities {
-        storage_memory::CAPABILITIES
+        self.flaw.capabilities()
     }
     async fn get(&self, ns: &str, key: &[u8]) -> Result<Option<Bytes>> {
         self.inner.get(ns, key).await
@@ -185,7 +199,7 @@ impl QueueStore for BrokenStore {
         "broken-memory"
     }
     fn capabilities(&self) -> Capabilities {
-        storage_memory::CAPABILITIES
+        self.flaw.capabilities()
     }
     async fn create_queue(&self, q: &str, config: QueueConfig) -> Result<()> {
         self.inner.create_queue(q, config).await
@@ -242,7 +256,7 @@ impl Harness for BrokenHarness {
         format!("broken-{:?}", self.0)
     }
     fn capabilities(&self) -> Capabilities {
-        storage_memory::CAPABILITIES
+        self.0.capabilities()
     }
     async fn open(&self) -> std::result::Result<Fixture, String> {
         let clock = ManualClock::default();

@@ -52,6 +52,10 @@ pub enum Requirement {
     Run,
     /// Do not run it; the backend lacks what it needs, for this reason.
     Unsupported(String),
+    /// Do not run it; it checks the absence of something the backend has
+    /// (e.g. "undeclared TTL returns Unsupported" on a backend with TTL),
+    /// which other cases exercise instead.
+    NotApplicable(String),
 }
 
 /// A case's verdict: `Ok(())` or a failure message.
@@ -200,7 +204,7 @@ pub mod req {
             return Requirement::Unsupported(format!("backend declares no {tier}"));
         }
         if declared {
-            Requirement::Unsupported(format!(
+            Requirement::NotApplicable(format!(
                 "backend declares {what}, so it is exercised instead"
             ))
         } else {

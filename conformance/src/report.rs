@@ -18,6 +18,8 @@ pub enum Outcome {
     Fail(String),
     /// The backend does not declare what it needs, for this reason.
     Unsupported(String),
+    /// The case checks the absence of a capability the backend declares.
+    NotApplicable(String),
 }
 
 impl Outcome {
@@ -26,6 +28,7 @@ impl Outcome {
             Outcome::Pass => "pass",
             Outcome::Fail(_) => "**FAIL**",
             Outcome::Unsupported(_) => "unsupported",
+            Outcome::NotApplicable(_) => "n/a",
         }
     }
 }
@@ -70,7 +73,9 @@ impl Report {
     }
 
     /// Markdown: a capability table, then a case matrix (one row per case,
-    /// one column per backend), then the failure messages.
+    /// one column per backend: `pass`, `**FAIL**`, `unsupported` — the
+    /// backend lacks what the case needs — or `n/a` — the case checks the
+    /// absence of something the backend has), then the failure messages.
     pub fn to_markdown(&self) -> String {
         let mut out = String::new();
         let names: Vec<&str> = self.backends.iter().map(|b| b.backend.as_str()).collect();
@@ -117,11 +122,12 @@ impl Report {
             let count = |f: fn(&Outcome) -> bool| b.cases.iter().filter(|c| f(&c.outcome)).count();
             let _ = writeln!(
                 totals,
-                "- {}: {} passed, {} failed, {} unsupported",
+                "- {}: {} passed, {} failed, {} unsupported, {} not applicable",
                 b.backend,
                 count(|o| matches!(o, Outcome::Pass)),
                 count(|o| matches!(o, Outcome::Fail(_))),
                 count(|o| matches!(o, Outcome::Unsupported(_))),
+                count(|o| matches!(o, Outcome::NotApplicable(_))),
             );
         }
         out.push_str("\n## Totals\n\n");

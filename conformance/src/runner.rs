@@ -26,8 +26,10 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
 /// Runs one case on one backend, on a runtime of its own. Panics and hangs
 /// become failures.
 pub fn run_case(case: &Case, harness: Arc<dyn Harness>) -> Outcome {
-    if let Requirement::Unsupported(reason) = (case.requires)(&harness.capabilities()) {
-        return Outcome::Unsupported(reason);
+    match (case.requires)(&harness.capabilities()) {
+        Requirement::Run => {}
+        Requirement::Unsupported(reason) => return Outcome::Unsupported(reason),
+        Requirement::NotApplicable(reason) => return Outcome::NotApplicable(reason),
     }
     let rt = match runtime() {
         Ok(rt) => rt,
@@ -67,7 +69,12 @@ pub fn trials(harnesses: &[Arc<dyn Harness>], cases: &[Case]) -> Vec<Trial> {
             out.push(Trial::ignorable_test(name, move || {
                 match run_case(&case, h) {
                     Outcome::Pass => Ok(Completion::Completed),
-                    Outcome::Unsupported(reason) => Ok(Completion::ignored_with(reason)),
+                    Outcome::Unsupported(reason) => {
+                        Ok(Completion::ignored_with(format!("unsupported: {reason}")))
+                    }
+                    Outcome::NotApplicable(reason) => Ok(Completion::ignored_with(format!(
+                        "not applicable: {reason}"
+                    ))),
                     Outcome::Fail(msg) => Err(Failed::from(msg)),
                 }
             }));

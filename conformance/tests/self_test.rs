@@ -101,7 +101,18 @@ fn scan_cursors_that_repeat_a_key_are_caught() {
 }
 
 #[test]
+fn capability_drift_is_caught() {
+    assert_caught(
+        Flaw::UndeclaredFeaturesWork,
+        &[
+            "ttl::undeclared_ttl_returns_unsupported_and_writes_nothing",
+            "fifo::undeclared_fifo_returns_unsupported",
+        ],
+    );
+}
+
+#[test]
 fn every_flaw_has_a_self_test() {
     // Adding a flaw without a test above would leave it unchecked.
-    assert_eq!(Flaw::ALL.len(), 5);
+    assert_eq!(Flaw::ALL.len(), 6);
 }

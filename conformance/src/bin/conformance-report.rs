@@ -32,6 +32,7 @@ fn main() -> ExitCode {
             conformance::Outcome::Pass => "pass",
             conformance::Outcome::Fail(_) => "FAIL",
             conformance::Outcome::Unsupported(_) => "unsupported",
+            conformance::Outcome::NotApplicable(_) => "n/a",
         };
         eprintln!(
             "{backend} {}::{} ... {verdict}",

@@ -82,7 +82,9 @@ pub fn cases() -> Vec<Case> {
                 if c.atomic && c.transaction_scope == TransactionScope::Namespace {
                     Requirement::Run
                 } else {
-                    Requirement::Unsupported("backend's transaction scope is not Namespace".into())
+                    Requirement::NotApplicable(
+                        "backend's transaction scope is not Namespace".into(),
+                    )
                 }
             },
             run: |h| Box::pin(namespace_scope(h)),
