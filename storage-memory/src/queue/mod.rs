@@ -34,6 +34,7 @@
 
 mod fifo;
 mod hash;
+mod ids;
 mod poll;
 mod state;
 
@@ -131,9 +132,18 @@ impl MemoryStore {
 
     /// The named queue: `InvalidInput` for a name no queue can have,
     /// `NotFound` for a valid name that is not a queue.
+    ///
+    /// The name is checked only on a miss: create and import validate
+    /// every name they file, so a name found in the map is valid, and the
+    /// hot path skips the character scan.
     fn existing_queue(&self, op: &'static str, name: &str) -> Result<Arc<Queue>> {
-        check_name(op, name)?;
-        self.queue_handle(name).ok_or_else(|| not_found(op, name))
+        match self.queue_handle(name) {
+            Some(q) => Ok(q),
+            None => {
+                check_name(op, name)?;
+                Err(not_found(op, name))
+            }
+        }
     }
 
     fn q_create(&self, queue: &str, config: QueueConfig) -> Result<()> {
@@ -189,35 +199,37 @@ impl MemoryStore {
     }
 
     fn q_send(&self, queue: &str, messages: Vec<SendMessage>) -> Result<Vec<MessageId>> {
-        validate::batch_size(at("send_batch", queue), messages.len())?;
+        let at = at("send_batch", queue);
+        validate::batch_size(at, messages.len())?;
         let q = self.existing_queue("send_batch", queue)?;
-        // Ids are drawn outside the lock (a random source may be a syscall).
-        let ids: Vec<MessageId> = messages.iter().map(|_| MessageId::random()).collect();
-        loop {
-            let config = q.core.lock().config.clone();
-            // Validated outside the lock: content-based dedup hashes bodies.
-            let dedup = messages
-                .iter()
-                .map(|m| m.validate(at("send_batch", queue), &config))
-                .collect::<Result<Vec<_>>>()?;
-            let mut core = q.core.lock();
-            if !Arc::ptr_eq(&core.config, &config) {
-                // Replaced by an import meanwhile: validate again.
-                continue;
+        // Ids are drawn outside the lock (a random source may be a
+        // syscall). The vector is also the result: a duplicate's slot is
+        // overwritten with the original id.
+        let mut ids: Vec<MessageId> = messages.iter().map(|_| MessageId::random()).collect();
+        let mut core = q.core.lock();
+        let dedup = loop {
+            if !core.config.content_based_dedup {
+                // Cheap checks: done under the lock, against the config
+                // the send is filed under.
+                break state::validate_batch(at, &messages, &core.config)?;
             }
-            let now = self.inner.clock.now();
-            core.expire(now);
-            let batch = messages
-                .into_iter()
-                .zip(dedup)
-                .zip(ids)
-                .map(|((m, d), id)| (m, d, id))
-                .collect();
-            let out = core.send(batch, now);
+            // Content-based dedup hashes bodies: validate outside the
+            // lock, then check the config was not replaced meanwhile (by
+            // an import) or validate again.
+            let config = core.config.clone();
             drop(core);
-            q.wake();
-            return Ok(out);
-        }
+            let dedup = state::validate_batch(at, &messages, &config)?;
+            core = q.core.lock();
+            if Arc::ptr_eq(&core.config, &config) {
+                break dedup;
+            }
+        };
+        let now = self.inner.clock.now();
+        core.expire(now);
+        core.send(messages, dedup, &mut ids, now);
+        drop(core);
+        q.wake();
+        Ok(ids)
     }
 
     /// One non-waiting receive attempt: picks under the queue's lock, then
@@ -398,7 +410,12 @@ impl QueueStore for MemoryStore {
         if options.wait.is_zero() {
             return Ok(span.in_scope(|| self.receive_once(queue, &q, &options).0));
         }
-        self.long_poll(queue, &q, &options).instrument(span).await
+        // Boxed on its own so the future of a plain receive (which
+        // `async_trait` boxes on every call) does not carry the long
+        // poll's much larger state.
+        Box::pin(self.long_poll(queue, &q, &options))
+            .instrument(span)
+            .await
     }
 
     async fn ack(&self, queue: &str, receipt: &Receipt) -> Result<()> {

@@ -18,12 +18,13 @@ use std::time::Duration;
 use bytes::Bytes;
 use storage_core::validate::DEDUP_WINDOW;
 use storage_core::{
-    DedupEntry, MessageId, MessageState, QueueConfig, QueueCounts, Receipt, ReceivedMessage,
-    SendMessage, Timestamp,
+    At, DedupEntry, MessageId, MessageState, QueueConfig, QueueCounts, Receipt, ReceivedMessage,
+    Result, SendMessage, Timestamp,
 };
 
 use super::fifo::{group_key, FifoIndex};
 use super::hash::FastMap;
+use super::ids::IdIndex;
 
 /// A stored message.
 #[derive(Debug)]
@@ -140,6 +141,23 @@ impl Dedup {
     }
 }
 
+/// Validates a whole batch for `config` before anything is filed and
+/// returns the effective dedup ids, one per message on FIFO queues; on
+/// standard queues there are none and the vector stays unallocated.
+pub(super) fn validate_batch(
+    at: At<'_>,
+    batch: &[SendMessage],
+    config: &QueueConfig,
+) -> Result<Vec<Option<String>>> {
+    if config.fifo {
+        return batch.iter().map(|m| m.validate(at, config)).collect();
+    }
+    for m in batch {
+        m.validate(at, config)?;
+    }
+    Ok(Vec::new())
+}
+
 /// What one receive picked.
 #[derive(Debug)]
 pub(super) struct Pick<D> {
@@ -161,12 +179,13 @@ pub(super) struct Stale;
 /// One queue's state.
 #[derive(Debug)]
 pub(crate) struct QueueCore {
-    /// Shared so a send can validate outside the lock and check, under
-    /// it, that the config did not change meanwhile (`Arc::ptr_eq`).
+    /// Shared so a send to a content-based-dedup queue can validate (hash
+    /// bodies) outside the lock and check, under it, that the config did
+    /// not change meanwhile (`Arc::ptr_eq`).
     pub(super) config: Arc<QueueConfig>,
     next_seq: u64,
     messages: FastMap<u64, Msg>,
-    by_id: FastMap<MessageId, u64>,
+    by_id: IdIndex,
     /// Retention index: `(sent_at, seq)`.
     by_sent: BTreeSet<(Timestamp, u64)>,
     order: Order,
@@ -185,7 +204,7 @@ impl QueueCore {
             config: Arc::new(config),
             next_seq: 1,
             messages: FastMap::default(),
-            by_id: FastMap::default(),
+            by_id: IdIndex::default(),
             by_sent: BTreeSet::new(),
             order,
             dedup: Dedup::default(),
@@ -261,11 +280,11 @@ impl QueueCore {
     /// Files a message in every index. A message with the same id already
     /// here is replaced (ids are UUIDs; this only guards the invariants).
     fn insert(&mut self, msg: Msg, now: Timestamp) {
-        if let Some(&old) = self.by_id.get(&msg.id) {
+        if let Some(old) = self.by_id.find(&msg.id, &self.messages).map(|m| m.seq) {
             self.remove(old, now);
         }
         let (seq, visible_at, receive_count) = (msg.seq, msg.visible_at, msg.receive_count);
-        self.by_id.insert(msg.id.clone(), seq);
+        self.by_id.insert(&msg.id, seq);
         self.by_sent.insert((msg.sent_at, seq));
         self.messages.insert(seq, msg);
         match &mut self.order {
@@ -290,7 +309,7 @@ impl QueueCore {
     /// Takes a message out of every index.
     fn remove(&mut self, seq: u64, now: Timestamp) -> Option<Msg> {
         let m = self.messages.remove(&seq)?;
-        self.by_id.remove(&m.id);
+        self.by_id.remove(&m.id, seq);
         self.by_sent.remove(&(m.sent_at, seq));
         match &mut self.order {
             Order::Standard(ready) => {
@@ -322,32 +341,33 @@ impl QueueCore {
         }
     }
 
-    /// Enqueues validated messages (with their effective dedup ids and
-    /// pre-generated ids); returns the ids to report, in order.
+    /// Enqueues validated messages (see [`validate_batch`] for `dedup`)
+    /// under the pre-generated `ids`; a duplicate's id is replaced with
+    /// the original's, so `ids` ends up as the ids to report, in order.
     pub(super) fn send(
         &mut self,
-        batch: Vec<(SendMessage, Option<String>, MessageId)>,
+        batch: Vec<SendMessage>,
+        mut dedup: Vec<Option<String>>,
+        ids: &mut [MessageId],
         now: Timestamp,
-    ) -> Vec<MessageId> {
+    ) {
         if self.config.fifo {
             self.dedup.purge(now);
         }
-        let mut out = Vec::with_capacity(batch.len());
-        for (msg, dedup, id) in batch {
-            if let Some(d) = dedup {
-                if let Some(original) = self.dedup.lookup(&d, now) {
-                    out.push(original.clone());
-                    continue;
+        for (i, (msg, id)) in batch.into_iter().zip(ids.iter_mut()).enumerate() {
+            match dedup.get_mut(i).and_then(Option::take) {
+                Some(d) => {
+                    if let Some(original) = self.dedup.lookup(&d, now) {
+                        *id = original.clone();
+                        continue;
+                    }
+                    self.dedup
+                        .insert(d.clone(), id.clone(), now.saturating_add(DEDUP_WINDOW));
+                    self.enqueue(msg, Some(d), id.clone(), now);
                 }
-                self.dedup
-                    .insert(d.clone(), id.clone(), now.saturating_add(DEDUP_WINDOW));
-                self.enqueue(msg, Some(d), id.clone(), now);
-            } else {
-                self.enqueue(msg, None, id.clone(), now);
+                None => self.enqueue(msg, None, id.clone(), now),
             }
-            out.push(id);
         }
-        out
     }
 
     fn enqueue(&mut self, msg: SendMessage, dedup: Option<String>, id: MessageId, now: Timestamp) {
@@ -413,6 +433,11 @@ impl QueueCore {
         };
         let next_visible = match order {
             Order::Standard(ready) => {
+                // A picked message is re-filed at once when its new
+                // visible-at is in the future (the loop stops before
+                // reaching it); a zero visibility would make it due again
+                // in this very call, so those wait in `hidden` until the
+                // end (which only allocates in that case).
                 let mut hidden = Vec::new();
                 while delivered.len() < max {
                     let Some(&(visible_at, seq)) = ready.first() else {
@@ -428,16 +453,18 @@ impl QueueCore {
                     if must_move(msg.receive_count) {
                         by_sent.remove(&(msg.sent_at, seq));
                         if let Some(m) = messages.remove(&seq) {
-                            by_id.remove(&m.id);
+                            by_id.remove(&m.id, seq);
                             moved.push(m);
                         }
                         continue;
                     }
                     delivered.push(msg.deliver(now, visibility));
-                    hidden.push((msg.visible_at, seq));
+                    if msg.visible_at > now {
+                        ready.insert((msg.visible_at, seq));
+                    } else {
+                        hidden.push((msg.visible_at, seq));
+                    }
                 }
-                // Re-filed only now, so a zero visibility cannot hand the
-                // same message out twice in one call.
                 ready.extend(hidden);
                 ready.first().map(|(t, _)| *t).filter(|t| *t > now)
             }
@@ -453,7 +480,7 @@ impl QueueCore {
                             fifo.detach(seq, &name, msg.visible_at, msg.receive_count);
                             by_sent.remove(&(msg.sent_at, seq));
                             if let Some(m) = messages.remove(&seq) {
-                                by_id.remove(&m.id);
+                                by_id.remove(&m.id, seq);
                                 moved.push(m);
                             }
                         } else {
@@ -489,10 +516,12 @@ impl QueueCore {
 
     /// The message of this delivery, if the receipt is its latest one.
     fn current(&self, receipt: &Receipt) -> Result<u64, Stale> {
-        let seq = *self.by_id.get(&receipt.message_id).ok_or(Stale)?;
-        let m = self.messages.get(&seq).ok_or(Stale)?;
+        let m = self
+            .by_id
+            .find(&receipt.message_id, &self.messages)
+            .ok_or(Stale)?;
         if m.receive_count > 0 && m.receive_count == receipt.receive_count {
-            Ok(seq)
+            Ok(m.seq)
         } else {
             Err(Stale)
         }
