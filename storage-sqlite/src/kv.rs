@@ -1,0 +1,706 @@
+//! The KV tier on SQLite, and the statements the CAS tier shares.
+//!
+//! # Design
+//!
+//! - **One row per entry** in `storage_kv` (see [`schema`](crate::schema)):
+//!   `(ns, key)` is the primary key of a `WITHOUT ROWID` table, so the rows
+//!   are stored in `(ns, key)` order. Keys are bound as BLOBs and SQLite
+//!   compares BLOBs with `memcmp`, which is exactly unsigned byte order:
+//!   a scan is one `SEARCH` of the primary key (`ns = ? AND key > ? ...
+//!   ORDER BY key LIMIT ?`), and a page costs the same in a namespace of a
+//!   hundred keys as in one of a hundred million.
+//! - **Every statement is prepared once and cached** per connection
+//!   (`prepare_cached`), with namespaces, keys, values and times bound as
+//!   parameters — never spliced into the SQL text. The scan statement has
+//!   one text per (direction, lower bound kind, upper bound kind); all are
+//!   built once ([`scan_statements`]).
+//! - **Reads** (get, get-many, scan, list) run on a reader connection (WAL
+//!   lets them run beside the writer) and never modify anything. **Writes**
+//!   run on the writer connection, each in one `BEGIN IMMEDIATE`
+//!   transaction: the write lock is held from before the first read, so a
+//!   condition and the write it guards cannot be separated by another
+//!   connection or process.
+//! - **Versions** come from the store-wide counter in `storage_meta`
+//!   ([`schema::next_version`](crate::schema)), reserved inside the write
+//!   transaction: unique across every connection and process on the file,
+//!   never reused (not even after delete and recreate). Every write issues
+//!   a new one, plain `put` included.
+//! - **Expiry**: `now` is read once per call from the store's clock and
+//!   bound as a parameter; a row with `expires_at <= now` is absent to
+//!   every read, scan, listing and condition. Write transactions also
+//!   delete a bounded number ([`PURGE_BUDGET`]) of expired rows through the
+//!   `storage_kv_expiry` index, so TTL'd data nobody touches again does not
+//!   stay on disk forever. Read connections never delete.
+//! - Instants are stored as signed 64-bit milliseconds; an expiry beyond
+//!   `i64::MAX` ms (about 292 million years) is stored as `i64::MAX`.
+
+use std::ops::Bound;
+use std::sync::LazyLock;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use rusqlite::{params, Connection, OptionalExtension, ToSql, TransactionBehavior};
+use storage_core::{
+    validate, At, BatchOp, Capabilities, Context, Cursor, Direction, Entry, Error, Expiry, KvStore,
+    PutOptions, Result, ScanPage, ScanRequest, Timestamp, Version,
+};
+use tracing::Instrument;
+
+use crate::backend::SqliteStore;
+use crate::config::{BACKEND, CAPABILITIES};
+use crate::error::map_err;
+
+/// Most expired rows one write transaction deletes, so a write after a
+/// long idle period does not pay for the whole backlog at once.
+pub(crate) const PURGE_BUDGET: i64 = 64;
+
+/// The value at a key, if live.
+const SQL_GET: &str = "SELECT value FROM storage_kv \
+     WHERE ns = ?1 AND key = ?2 AND (expires_at IS NULL OR expires_at > ?3)";
+
+/// The value and version at a key, if live.
+pub(crate) const SQL_GET_VERSIONED: &str = "SELECT value, version FROM storage_kv \
+     WHERE ns = ?1 AND key = ?2 AND (expires_at IS NULL OR expires_at > ?3)";
+
+/// The version at a key, if live.
+const SQL_LIVE_VERSION: &str = "SELECT version FROM storage_kv \
+     WHERE ns = ?1 AND key = ?2 AND (expires_at IS NULL OR expires_at > ?3)";
+
+/// Stores a row, replacing any row (live or expired) at its key.
+const SQL_UPSERT: &str = "INSERT INTO storage_kv (ns, key, value, version, expires_at) \
+     VALUES (?1, ?2, ?3, ?4, ?5) \
+     ON CONFLICT (ns, key) DO UPDATE SET \
+     value = excluded.value, version = excluded.version, expires_at = excluded.expires_at";
+
+/// Removes a row and returns its expiry, so the caller can tell whether
+/// it was live. (Liveness is judged in Rust: SQLite before 3.41 evaluates
+/// bound parameters inside `DELETE ... RETURNING` as NULL.)
+const SQL_DELETE: &str = "DELETE FROM storage_kv WHERE ns = ?1 AND key = ?2 RETURNING expires_at";
+
+/// Whether a namespace holds a live row.
+const SQL_NS_LIVE: &str = "SELECT EXISTS (SELECT 1 FROM storage_kv \
+     WHERE ns = ?1 AND (expires_at IS NULL OR expires_at > ?2))";
+
+/// Removes a namespace.
+const SQL_DROP_NS: &str = "DELETE FROM storage_kv WHERE ns = ?1";
+
+/// Namespaces with a live row, sorted.
+const SQL_LIST_NS: &str = "SELECT DISTINCT ns FROM storage_kv \
+     WHERE expires_at IS NULL OR expires_at > ?1 ORDER BY ns";
+
+/// Deletes up to `?2` expired rows, oldest expiry first, found through
+/// the `storage_kv_expiry` index.
+const SQL_PURGE: &str = "DELETE FROM storage_kv WHERE (ns, key) IN \
+     (SELECT ns, key FROM storage_kv \
+      WHERE expires_at IS NOT NULL AND expires_at <= ?1 \
+      ORDER BY expires_at LIMIT ?2)";
+
+/// How a scan bound constrains the key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BoundKind {
+    Included,
+    Excluded,
+    Unbounded,
+}
+
+impl BoundKind {
+    const ALL: [BoundKind; 3] = [
+        BoundKind::Included,
+        BoundKind::Excluded,
+        BoundKind::Unbounded,
+    ];
+
+    fn of(b: &Bound<Bytes>) -> Self {
+        match b {
+            Bound::Included(_) => BoundKind::Included,
+            Bound::Excluded(_) => BoundKind::Excluded,
+            Bound::Unbounded => BoundKind::Unbounded,
+        }
+    }
+
+    fn index(self) -> usize {
+        match self {
+            BoundKind::Included => 0,
+            BoundKind::Excluded => 1,
+            BoundKind::Unbounded => 2,
+        }
+    }
+}
+
+fn scan_index(direction: Direction, lo: BoundKind, hi: BoundKind) -> usize {
+    let dir = match direction {
+        Direction::Forward => 0,
+        Direction::Reverse => 1,
+    };
+    dir * 9 + lo.index() * 3 + hi.index()
+}
+
+/// The text of one scan statement. Parameters, in order: namespace, the
+/// lower bound (if any), the upper bound (if any), now, limit.
+fn build_scan_sql(direction: Direction, lo: BoundKind, hi: BoundKind) -> String {
+    let mut sql =
+        String::from("SELECT key, value, version, expires_at FROM storage_kv WHERE ns = ?");
+    match lo {
+        BoundKind::Included => sql.push_str(" AND key >= ?"),
+        BoundKind::Excluded => sql.push_str(" AND key > ?"),
+        BoundKind::Unbounded => {}
+    }
+    match hi {
+        BoundKind::Included => sql.push_str(" AND key <= ?"),
+        BoundKind::Excluded => sql.push_str(" AND key < ?"),
+        BoundKind::Unbounded => {}
+    }
+    sql.push_str(" AND (expires_at IS NULL OR expires_at > ?)");
+    match direction {
+        Direction::Forward => sql.push_str(" ORDER BY key LIMIT ?"),
+        Direction::Reverse => sql.push_str(" ORDER BY key DESC LIMIT ?"),
+    }
+    sql
+}
+
+/// Every scan statement, indexed by [`scan_index`].
+static SCAN_SQL: LazyLock<Vec<String>> = LazyLock::new(|| {
+    let mut all = Vec::with_capacity(18);
+    for direction in [Direction::Forward, Direction::Reverse] {
+        for lo in BoundKind::ALL {
+            for hi in BoundKind::ALL {
+                all.push(build_scan_sql(direction, lo, hi));
+            }
+        }
+    }
+    all
+});
+
+/// The texts of every statement a scan may run (one per direction and
+/// bound kinds), so tests and operators can `EXPLAIN QUERY PLAN` them.
+/// Parameters, in order: namespace, the lower bound key (if the text has
+/// one), the upper bound key (if it has one), now (ms), limit.
+#[doc(hidden)]
+pub fn scan_statements() -> Vec<&'static str> {
+    SCAN_SQL.iter().map(String::as_str).collect()
+}
+
+/// An instant as stored: milliseconds, clamped to `i64::MAX`.
+pub(crate) fn millis(t: Timestamp) -> i64 {
+    i64::try_from(t.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// A stored instant back as a [`Timestamp`].
+pub(crate) fn timestamp(ms: i64) -> Timestamp {
+    Timestamp::from_millis(u64::try_from(ms).unwrap_or(0))
+}
+
+/// The stored expiry of a write made at `now`.
+pub(crate) fn expiry_millis(expiry: Expiry, now: Timestamp) -> Option<i64> {
+    expiry.resolve(now).map(millis)
+}
+
+/// The token of a stored version.
+pub(crate) fn token(version: i64) -> Version {
+    Version::from_counter(u64::try_from(version).unwrap_or(0))
+}
+
+/// Validates a namespace without allocating unless it fails.
+pub(crate) fn check_ns(op: &'static str, ns: &str) -> Result<()> {
+    validate::namespace(At::scoped(op, BACKEND, ns), &CAPABILITIES, ns)
+}
+
+/// Validates a namespace and key.
+pub(crate) fn check_ns_key(op: &'static str, ns: &str, key: &[u8]) -> Result<()> {
+    validate::ns_key(At::scoped(op, BACKEND, ns), &CAPABILITIES, ns, key)
+}
+
+/// Validates a namespace, key and value.
+pub(crate) fn check_ns_key_value(
+    op: &'static str,
+    ns: &str,
+    key: &[u8],
+    value: &[u8],
+) -> Result<()> {
+    validate::ns_key_value(At::scoped(op, BACKEND, ns), &CAPABILITIES, ns, key, value)
+}
+
+/// Prefixes an input error's reason with the index of the operation of a
+/// batch or transaction that caused it.
+pub(crate) fn at_op(index: usize) -> impl FnOnce(Error) -> Error {
+    move |e| match e {
+        Error::InvalidInput { ctx, reason } => Error::InvalidInput {
+            ctx,
+            reason: format!("operation #{index}: {reason}"),
+        },
+        other => other,
+    }
+}
+
+/// The live version at a key (`None` if absent or expired).
+pub(crate) fn live_version(
+    conn: &Connection,
+    ns: &str,
+    key: &[u8],
+    now: i64,
+) -> rusqlite::Result<Option<i64>> {
+    conn.prepare_cached(SQL_LIVE_VERSION)?
+        .query_row(params![ns, key, now], |r| r.get(0))
+        .optional()
+}
+
+/// Stores a row with a version fresh from
+/// [`next_version`](crate::schema::next_version), replacing any row at
+/// its key (live or expired).
+pub(crate) fn upsert(
+    conn: &Connection,
+    ns: &str,
+    key: &[u8],
+    value: &[u8],
+    version: i64,
+    expires_at: Option<i64>,
+) -> rusqlite::Result<()> {
+    conn.prepare_cached(SQL_UPSERT)?
+        .execute(params![ns, key, value, version, expires_at])?;
+    Ok(())
+}
+
+/// Removes the row at a key; `true` if it was live.
+pub(crate) fn remove(conn: &Connection, ns: &str, key: &[u8], now: i64) -> rusqlite::Result<bool> {
+    let removed: Option<Option<i64>> = conn
+        .prepare_cached(SQL_DELETE)?
+        .query_row(params![ns, key], |r| r.get(0))
+        .optional()?;
+    Ok(matches!(removed, Some(None)) || matches!(removed, Some(Some(at)) if at > now))
+}
+
+/// Deletes up to [`PURGE_BUDGET`] expired rows. Only inside write
+/// transactions.
+pub(crate) fn purge_expired(conn: &Connection, now: i64) -> rusqlite::Result<()> {
+    conn.prepare_cached(SQL_PURGE)?
+        .execute(params![now, PURGE_BUDGET])?;
+    Ok(())
+}
+
+/// Opens the `BEGIN IMMEDIATE` transaction every write runs in.
+pub(crate) fn immediate(conn: &mut Connection) -> rusqlite::Result<rusqlite::Transaction<'_>> {
+    conn.transaction_with_behavior(TransactionBehavior::Immediate)
+}
+
+/// A debug span for one operation: backend, operation and namespace,
+/// never keys or values.
+macro_rules! op_span {
+    ($op:literal, $ns:expr) => {
+        tracing::debug_span!(
+            "kv",
+            backend = $crate::config::BACKEND,
+            op = $op,
+            namespace = $ns
+        )
+    };
+    ($op:literal) => {
+        tracing::debug_span!("kv", backend = $crate::config::BACKEND, op = $op)
+    };
+}
+pub(crate) use op_span;
+
+fn read_page(
+    conn: &Connection,
+    ns: &str,
+    request: &ScanRequest,
+    now: i64,
+) -> rusqlite::Result<ScanPage> {
+    let Some((lo, hi)) = request.effective_range() else {
+        return Ok(ScanPage::default());
+    };
+    let index = scan_index(request.direction, BoundKind::of(&lo), BoundKind::of(&hi));
+    let Some(sql) = SCAN_SQL.get(index) else {
+        return Ok(ScanPage::default());
+    };
+    // The limit is validated (1..=max_scan_limit), so these cannot overflow.
+    let limit = request.limit;
+    let fetch = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
+    let mut args: Vec<&dyn ToSql> = Vec::with_capacity(5);
+    args.push(&ns);
+    let lo_key = match &lo {
+        Bound::Included(k) | Bound::Excluded(k) => Some(&k[..]),
+        Bound::Unbounded => None,
+    };
+    let hi_key = match &hi {
+        Bound::Included(k) | Bound::Excluded(k) => Some(&k[..]),
+        Bound::Unbounded => None,
+    };
+    if let Some(k) = &lo_key {
+        args.push(k);
+    }
+    if let Some(k) = &hi_key {
+        args.push(k);
+    }
+    args.push(&now);
+    args.push(&fetch);
+    let mut stmt = conn.prepare_cached(sql)?;
+    let mut rows = stmt.query(&args[..])?;
+    let mut entries = Vec::with_capacity(limit.min(256));
+    let mut more = false;
+    while let Some(row) = rows.next()? {
+        if entries.len() == limit {
+            more = true;
+            break;
+        }
+        let key: Vec<u8> = row.get(0)?;
+        let value: Vec<u8> = row.get(1)?;
+        let version: i64 = row.get(2)?;
+        let expires_at: Option<i64> = row.get(3)?;
+        entries.push(Entry {
+            key: key.into(),
+            value: value.into(),
+            version: Some(token(version)),
+            expires_at: expires_at.map(timestamp),
+        });
+    }
+    let cursor = if more {
+        entries.last().map(|e| Cursor::after(e.key.clone()))
+    } else {
+        None
+    };
+    Ok(ScanPage { entries, cursor })
+}
+
+impl SqliteStore {
+    /// The store clock's "now", as stored.
+    pub(crate) fn now_millis(&self) -> i64 {
+        millis(self.inner.clock.now())
+    }
+
+    async fn kv_get(&self, ns: &str, key: &[u8]) -> Result<Option<Bytes>> {
+        check_ns_key("get", ns, key)?;
+        let now = self.now_millis();
+        let (ns, key) = (ns.to_owned(), key.to_vec());
+        let ctx = Context::scoped("get", BACKEND, ns.clone());
+        self.inner
+            .db
+            .read(ctx, move |conn| {
+                conn.prepare_cached(SQL_GET)
+                    .and_then(|mut s| {
+                        s.query_row(params![ns, key, now], |r| r.get::<_, Vec<u8>>(0))
+                            .optional()
+                    })
+                    .map(|v| v.map(Bytes::from))
+                    .map_err(|e| map_err(At::scoped("get", BACKEND, &ns), e))
+            })
+            .await
+    }
+
+    async fn kv_put(&self, ns: &str, key: &[u8], value: Bytes, options: PutOptions) -> Result<()> {
+        check_ns_key_value("put", ns, key, &value)?;
+        let now = self.inner.clock.now();
+        let expires_at = expiry_millis(options.expiry, now);
+        let now = millis(now);
+        let (ns, key) = (ns.to_owned(), key.to_vec());
+        let ctx = Context::scoped("put", BACKEND, ns.clone());
+        self.inner
+            .db
+            .write(ctx, move |conn| {
+                let mut run = || -> rusqlite::Result<()> {
+                    let tx = immediate(conn)?;
+                    let version = crate::schema::next_version(&tx)?;
+                    upsert(&tx, &ns, &key, &value, version, expires_at)?;
+                    purge_expired(&tx, now)?;
+                    tx.commit()
+                };
+                run().map_err(|e| map_err(At::scoped("put", BACKEND, &ns), e))
+            })
+            .await
+    }
+
+    async fn kv_delete(&self, ns: &str, key: &[u8]) -> Result<bool> {
+        check_ns_key("delete", ns, key)?;
+        let now = self.now_millis();
+        let (ns, key) = (ns.to_owned(), key.to_vec());
+        let ctx = Context::scoped("delete", BACKEND, ns.clone());
+        self.inner
+            .db
+            .write(ctx, move |conn| {
+                let mut run = || -> rusqlite::Result<bool> {
+                    let tx = immediate(conn)?;
+                    let removed = remove(&tx, &ns, &key, now)?;
+                    purge_expired(&tx, now)?;
+                    tx.commit()?;
+                    Ok(removed)
+                };
+                run().map_err(|e| map_err(At::scoped("delete", BACKEND, &ns), e))
+            })
+            .await
+    }
+
+    async fn kv_get_many(&self, ns: &str, keys: &[Bytes]) -> Result<Vec<Option<Bytes>>> {
+        check_ns("get_many", ns)?;
+        for (i, key) in keys.iter().enumerate() {
+            check_ns_key("get_many", ns, key).map_err(at_op(i))?;
+        }
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now = self.now_millis();
+        let (ns, keys) = (ns.to_owned(), keys.to_vec());
+        let ctx = Context::scoped("get_many", BACKEND, ns.clone());
+        self.inner
+            .db
+            .read(ctx, move |conn| {
+                let run = || -> rusqlite::Result<Vec<Option<Bytes>>> {
+                    // One read transaction: every key is read from the same
+                    // snapshot.
+                    let tx = conn.unchecked_transaction()?;
+                    let mut stmt = tx.prepare_cached(SQL_GET)?;
+                    let mut out = Vec::with_capacity(keys.len());
+                    for key in &keys {
+                        let value = stmt
+                            .query_row(params![ns, &key[..], now], |r| r.get::<_, Vec<u8>>(0))
+                            .optional()?;
+                        out.push(value.map(Bytes::from));
+                    }
+                    drop(stmt);
+                    tx.commit()?;
+                    Ok(out)
+                };
+                run().map_err(|e| map_err(At::scoped("get_many", BACKEND, &ns), e))
+            })
+            .await
+    }
+
+    async fn kv_write_batch(&self, ns: &str, ops: Vec<BatchOp>) -> Result<()> {
+        check_ns("write_batch", ns)?;
+        for (i, op) in ops.iter().enumerate() {
+            match op {
+                BatchOp::Put { key, value, .. } => {
+                    check_ns_key_value("write_batch", ns, key, value).map_err(at_op(i))?
+                }
+                BatchOp::Delete { key } => {
+                    check_ns_key("write_batch", ns, key).map_err(at_op(i))?
+                }
+            }
+        }
+        if ops.is_empty() {
+            return Ok(());
+        }
+        let now = self.inner.clock.now();
+        let ns = ns.to_owned();
+        let ctx = Context::scoped("write_batch", BACKEND, ns.clone());
+        self.inner
+            .db
+            .write(ctx, move |conn| {
+                let mut run = || -> rusqlite::Result<()> {
+                    let now_ms = millis(now);
+                    let tx = immediate(conn)?;
+                    for op in &ops {
+                        match op {
+                            BatchOp::Put {
+                                key,
+                                value,
+                                options,
+                            } => {
+                                let version = crate::schema::next_version(&tx)?;
+                                let expires_at = expiry_millis(options.expiry, now);
+                                upsert(&tx, &ns, key, value, version, expires_at)?;
+                            }
+                            BatchOp::Delete { key } => {
+                                remove(&tx, &ns, key, now_ms)?;
+                            }
+                        }
+                    }
+                    purge_expired(&tx, now_ms)?;
+                    tx.commit()
+                };
+                run().map_err(|e| map_err(At::scoped("write_batch", BACKEND, &ns), e))
+            })
+            .await
+    }
+
+    async fn kv_scan(&self, ns: &str, request: ScanRequest) -> Result<ScanPage> {
+        check_ns("scan", ns)?;
+        request.validate(At::scoped("scan", BACKEND, ns), &CAPABILITIES)?;
+        if request.effective_range().is_none() {
+            return Ok(ScanPage::default());
+        }
+        let now = self.now_millis();
+        let ns = ns.to_owned();
+        let ctx = Context::scoped("scan", BACKEND, ns.clone());
+        self.inner
+            .db
+            .read(ctx, move |conn| {
+                read_page(conn, &ns, &request, now)
+                    .map_err(|e| map_err(At::scoped("scan", BACKEND, &ns), e))
+            })
+            .await
+    }
+
+    async fn kv_list_namespaces(&self) -> Result<Vec<String>> {
+        let now = self.now_millis();
+        self.inner
+            .db
+            .read(Context::new("list_namespaces", BACKEND), move |conn| {
+                let run = || -> rusqlite::Result<Vec<String>> {
+                    let mut stmt = conn.prepare_cached(SQL_LIST_NS)?;
+                    let names = stmt.query_map([now], |r| r.get::<_, String>(0))?;
+                    names.collect()
+                };
+                run().map_err(|e| map_err(At::new("list_namespaces", BACKEND), e))
+            })
+            .await
+    }
+
+    async fn kv_drop_namespace(&self, ns: &str) -> Result<bool> {
+        check_ns("drop_namespace", ns)?;
+        let now = self.now_millis();
+        let ns = ns.to_owned();
+        let ctx = Context::scoped("drop_namespace", BACKEND, ns.clone());
+        self.inner
+            .db
+            .write(ctx, move |conn| {
+                let mut run = || -> rusqlite::Result<bool> {
+                    let tx = immediate(conn)?;
+                    let held: bool = tx
+                        .prepare_cached(SQL_NS_LIVE)?
+                        .query_row(params![ns, now], |r| r.get(0))?;
+                    tx.prepare_cached(SQL_DROP_NS)?.execute([&ns])?;
+                    purge_expired(&tx, now)?;
+                    tx.commit()?;
+                    Ok(held)
+                };
+                run().map_err(|e| map_err(At::scoped("drop_namespace", BACKEND, &ns), e))
+            })
+            .await
+    }
+}
+
+#[async_trait]
+impl KvStore for SqliteStore {
+    fn backend_name(&self) -> &'static str {
+        BACKEND
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        CAPABILITIES
+    }
+
+    async fn get(&self, namespace: &str, key: &[u8]) -> Result<Option<Bytes>> {
+        self.kv_get(namespace, key)
+            .instrument(op_span!("get", namespace))
+            .await
+    }
+
+    async fn put(
+        &self,
+        namespace: &str,
+        key: &[u8],
+        value: Bytes,
+        options: PutOptions,
+    ) -> Result<()> {
+        self.kv_put(namespace, key, value, options)
+            .instrument(op_span!("put", namespace))
+            .await
+    }
+
+    async fn delete(&self, namespace: &str, key: &[u8]) -> Result<bool> {
+        self.kv_delete(namespace, key)
+            .instrument(op_span!("delete", namespace))
+            .await
+    }
+
+    async fn get_many(&self, namespace: &str, keys: &[Bytes]) -> Result<Vec<Option<Bytes>>> {
+        self.kv_get_many(namespace, keys)
+            .instrument(op_span!("get_many", namespace))
+            .await
+    }
+
+    async fn write_batch(&self, namespace: &str, ops: Vec<BatchOp>) -> Result<()> {
+        self.kv_write_batch(namespace, ops)
+            .instrument(op_span!("write_batch", namespace))
+            .await
+    }
+
+    async fn scan(&self, namespace: &str, request: ScanRequest) -> Result<ScanPage> {
+        self.kv_scan(namespace, request)
+            .instrument(op_span!("scan", namespace))
+            .await
+    }
+
+    async fn list_namespaces(&self) -> Result<Vec<String>> {
+        self.kv_list_namespaces()
+            .instrument(op_span!("list_namespaces"))
+            .await
+    }
+
+    async fn drop_namespace(&self, namespace: &str) -> Result<bool> {
+        self.kv_drop_namespace(namespace)
+            .instrument(op_span!("drop_namespace", namespace))
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn plan(conn: &Connection, sql: &str, n_params: usize) -> String {
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let nulls: Vec<rusqlite::types::Null> = vec![rusqlite::types::Null; n_params];
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(nulls.iter()), |r| {
+                r.get::<_, String>(3)
+            })
+            .unwrap();
+        rows.map(|r| r.unwrap()).collect::<Vec<_>>().join(" | ")
+    }
+
+    fn conn() -> Connection {
+        let mut conn = Connection::open_in_memory().unwrap();
+        crate::schema::migrate(&mut conn).unwrap();
+        conn
+    }
+
+    #[test]
+    fn every_scan_statement_searches_the_primary_key_in_order() {
+        let conn = conn();
+        assert_eq!(SCAN_SQL.len(), 18);
+        for sql in scan_statements() {
+            let n = sql.matches('?').count();
+            let p = plan(&conn, sql, n);
+            assert!(
+                p.contains("SEARCH storage_kv USING PRIMARY KEY"),
+                "{sql}: {p}"
+            );
+            assert!(!p.contains("TEMP B-TREE"), "{sql} sorts: {p}");
+        }
+    }
+
+    #[test]
+    fn point_statements_search_the_primary_key_and_purge_uses_the_expiry_index() {
+        let conn = conn();
+        for (sql, n) in [
+            (SQL_GET, 3),
+            (SQL_GET_VERSIONED, 3),
+            (SQL_LIVE_VERSION, 3),
+            (SQL_DELETE, 2),
+            (SQL_NS_LIVE, 2),
+            (SQL_DROP_NS, 1),
+        ] {
+            let p = plan(&conn, sql, n);
+            assert!(p.contains("USING PRIMARY KEY"), "{sql}: {p}");
+        }
+        let p = plan(&conn, SQL_PURGE, 2);
+        assert!(p.contains("storage_kv_expiry"), "{p}");
+        assert!(p.contains("USING PRIMARY KEY"), "{p}");
+    }
+
+    #[test]
+    fn scan_index_matches_the_table() {
+        for direction in [Direction::Forward, Direction::Reverse] {
+            for lo in BoundKind::ALL {
+                for hi in BoundKind::ALL {
+                    assert_eq!(
+                        SCAN_SQL[scan_index(direction, lo, hi)],
+                        build_scan_sql(direction, lo, hi)
+                    );
+                }
+            }
+        }
+    }
+}
