@@ -424,6 +424,37 @@ pub struct QueueState {
     pub next_sequence: u64,
 }
 
+impl QueueState {
+    /// The consistency every imported state must have, whatever the
+    /// backend: each message's sequence below `next_sequence` and unique,
+    /// message ids unique, dedup ids unique. Returns what is wrong.
+    pub fn check_consistency(&self) -> std::result::Result<(), String> {
+        let mut seqs = std::collections::HashSet::with_capacity(self.messages.len());
+        let mut ids = std::collections::HashSet::with_capacity(self.messages.len());
+        for m in &self.messages {
+            if m.sequence >= self.next_sequence {
+                return Err(format!(
+                    "message {} has sequence {} but next_sequence is {}",
+                    m.id, m.sequence, self.next_sequence
+                ));
+            }
+            if !seqs.insert(m.sequence) {
+                return Err(format!("sequence {} appears twice", m.sequence));
+            }
+            if !ids.insert(&m.id) {
+                return Err(format!("message id {} appears twice", m.id));
+            }
+        }
+        let mut dedup_ids = std::collections::HashSet::with_capacity(self.dedup.len());
+        for d in &self.dedup {
+            if !dedup_ids.insert(&d.dedup_id) {
+                return Err(format!("dedup id {:?} appears twice", d.dedup_id));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// SQS-style queues.
 ///
 /// Needs [`Capabilities::queue`](crate::Capabilities::queue); FIFO needs

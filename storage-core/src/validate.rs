@@ -3,8 +3,12 @@
 
 use std::time::Duration;
 
-use crate::error::{Context, Error, Result};
-use crate::Capabilities;
+use bytes::Bytes;
+
+use crate::atomic::{TxAction, TxOp};
+use crate::error::{At, Context, Error, Result};
+use crate::kv::BatchOp;
+use crate::{Capabilities, TransactionScope};
 
 /// Longest visibility timeout a queue accepts (SQS: 12 hours).
 pub const MAX_VISIBILITY_TIMEOUT: Duration = Duration::from_secs(12 * 60 * 60);
@@ -160,6 +164,140 @@ pub fn batch_size(ctx: impl Into<Context> + Copy, n: usize) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// Prefixes an input error's reason with the index of the batch or
+/// transaction operation that caused it.
+pub fn at_op(index: usize) -> impl FnOnce(Error) -> Error {
+    move |e| match e {
+        Error::InvalidInput { ctx, reason } => Error::InvalidInput {
+            ctx,
+            reason: format!("operation #{index}: {reason}"),
+        },
+        other => other,
+    }
+}
+
+/// One backend's validation: the rules above bound to its name and
+/// declared limits, so every adapter checks whole inputs — batches and
+/// transactions included — the same way, before writing anything.
+///
+/// ```
+/// use storage_core::validate::Validator;
+/// use storage_core::{Capabilities, Error};
+/// const CHECK: Validator = Validator::new("mine", Capabilities::DEFAULT_LIMITS);
+/// assert!(CHECK.ns_key("get", "users", b"alice").is_ok());
+/// assert!(matches!(CHECK.ns_key("get", "users", b""), Err(Error::InvalidInput { .. })));
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct Validator {
+    backend: &'static str,
+    caps: Capabilities,
+}
+
+impl Validator {
+    /// Rules for `backend` with these limits.
+    pub const fn new(backend: &'static str, caps: Capabilities) -> Self {
+        Validator { backend, caps }
+    }
+
+    /// A namespace (or queue) name.
+    pub fn namespace(&self, op: &'static str, ns: &str) -> Result<()> {
+        namespace(At::scoped(op, self.backend, ns), &self.caps, ns)
+    }
+
+    /// A namespace and key.
+    pub fn ns_key(&self, op: &'static str, ns: &str, key: &[u8]) -> Result<()> {
+        ns_key(At::scoped(op, self.backend, ns), &self.caps, ns, key)
+    }
+
+    /// A namespace, key and value.
+    pub fn ns_key_value(&self, op: &'static str, ns: &str, key: &[u8], value: &[u8]) -> Result<()> {
+        ns_key_value(At::scoped(op, self.backend, ns), &self.caps, ns, key, value)
+    }
+
+    /// A namespace and several keys (get-many); errors name the key's index.
+    pub fn keys(&self, op: &'static str, ns: &str, keys: &[Bytes]) -> Result<()> {
+        self.namespace(op, ns)?;
+        for (i, k) in keys.iter().enumerate() {
+            key(At::scoped(op, self.backend, ns), &self.caps, k).map_err(at_op(i))?;
+        }
+        Ok(())
+    }
+
+    /// A whole write batch on one namespace; errors name the operation.
+    pub fn batch(&self, op: &'static str, ns: &str, ops: &[BatchOp]) -> Result<()> {
+        self.namespace(op, ns)?;
+        let at = At::scoped(op, self.backend, ns);
+        for (i, o) in ops.iter().enumerate() {
+            match o {
+                BatchOp::Put {
+                    key: k, value: v, ..
+                } => key(at, &self.caps, k).and_then(|()| value(at, &self.caps, v)),
+                BatchOp::Delete { key: k } => key(at, &self.caps, k),
+            }
+            .map_err(at_op(i))?;
+        }
+        Ok(())
+    }
+
+    /// A whole transaction: at most `max_transaction_ops` operations, every
+    /// namespace, key and value, no key twice, and — for a
+    /// namespace-scoped backend — one namespace only.
+    pub fn transaction(&self, ops: &[TxOp]) -> Result<()> {
+        const OP: &str = "transact";
+        if ops.len() > self.caps.max_transaction_ops {
+            return Err(Error::invalid(
+                At::new(OP, self.backend),
+                format!(
+                    "transaction has {} operations, the limit is {}",
+                    ops.len(),
+                    self.caps.max_transaction_ops
+                ),
+            ));
+        }
+        for (i, o) in ops.iter().enumerate() {
+            match &o.action {
+                TxAction::Put { value, .. } => self.ns_key_value(OP, &o.namespace, &o.key, value),
+                TxAction::Delete | TxAction::Check => self.ns_key(OP, &o.namespace, &o.key),
+            }
+            .map_err(at_op(i))?;
+        }
+        if self.caps.transaction_scope == TransactionScope::Namespace {
+            if let Some((i, o)) = ops
+                .iter()
+                .enumerate()
+                .find(|(_, o)| ops.first().is_some_and(|f| f.namespace != o.namespace))
+            {
+                return Err(Error::invalid(
+                    At::scoped(OP, self.backend, &o.namespace),
+                    format!(
+                        "operation #{i} is in another namespace than operation #0; this \
+                         backend's transactions stay within one namespace"
+                    ),
+                ));
+            }
+        }
+        // Sort (namespace, key, index) so a repeated key shows up as
+        // neighbours.
+        let mut keys: Vec<(&str, &[u8], usize)> = ops
+            .iter()
+            .enumerate()
+            .map(|(i, o)| (o.namespace.as_str(), &o.key[..], i))
+            .collect();
+        keys.sort_unstable();
+        for pair in keys.windows(2) {
+            if let [(ns, k, first), (ns2, k2, second)] = pair {
+                if ns == ns2 && k == k2 {
+                    return Err(Error::invalid(
+                        At::scoped(OP, self.backend, ns),
+                        format!("operation #{second} repeats the key of operation #{first}"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

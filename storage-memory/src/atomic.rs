@@ -18,8 +18,8 @@ use storage_core::{
 };
 
 use crate::backend::MemoryStore;
-use crate::config::{BACKEND, CAPABILITIES};
-use crate::kv::{at_op, check_ns_key, check_ns_key_value, op_span, token, KeyArg, Now, Slot};
+use crate::config::BACKEND;
+use crate::kv::{op_span, token, KeyArg, Now, Slot, CHECK};
 
 /// The counter value behind a token this store issued, or `None` for any
 /// other string. Only the canonical decimal form (what
@@ -55,7 +55,7 @@ fn conflict(op: &'static str, ns: &str, current: Option<u64>, index: Option<usiz
 
 impl MemoryStore {
     fn cas_get_versioned(&self, ns: &str, key: &[u8]) -> Result<Option<Versioned>> {
-        check_ns_key("get_versioned", ns, key)?;
+        CHECK.ns_key("get_versioned", ns, key)?;
         let mut now = Now::new(&*self.inner.clock);
         let data = self.inner.kv.read();
         Ok(data.live_slot(ns, key, &mut now).map(|slot| Versioned {
@@ -72,7 +72,7 @@ impl MemoryStore {
         mode: &PutMode,
         options: PutOptions,
     ) -> Result<Version> {
-        check_ns_key_value("put_if", ns, key, &value)?;
+        CHECK.ns_key_value("put_if", ns, key, &value)?;
         let mut now = Now::new(&*self.inner.clock);
         // The token is built before locking, and kept in the slot.
         let version = self.inner.kv.next_version();
@@ -106,7 +106,7 @@ impl MemoryStore {
     }
 
     fn cas_delete_if(&self, ns: &str, key: &[u8], version: &Version) -> Result<()> {
-        check_ns_key("delete_if", ns, key)?;
+        CHECK.ns_key("delete_if", ns, key)?;
         let mut now = Now::new(&*self.inner.clock);
         let outcome = {
             let mut data = self.inner.kv.write();
@@ -123,7 +123,7 @@ impl MemoryStore {
     }
 
     fn cas_transact(&self, ops: Vec<TxOp>) -> Result<Vec<Option<Version>>> {
-        validate_transaction(&ops)?;
+        CHECK.transaction(&ops)?;
         if ops.is_empty() {
             return Ok(Vec::new());
         }
@@ -195,49 +195,6 @@ impl MemoryStore {
             .map(|put| put.map(|(_, tok)| tok))
             .collect())
     }
-}
-
-/// Validates a whole transaction before anything is locked: the operation
-/// count, every namespace, key and value, and that no key appears twice.
-fn validate_transaction(ops: &[TxOp]) -> Result<()> {
-    if ops.len() > CAPABILITIES.max_transaction_ops {
-        return Err(Error::invalid(
-            Context::new("transact", BACKEND),
-            format!(
-                "transaction has {} operations, the limit is {}",
-                ops.len(),
-                CAPABILITIES.max_transaction_ops
-            ),
-        ));
-    }
-    for (i, op) in ops.iter().enumerate() {
-        match &op.action {
-            TxAction::Put { value, .. } => {
-                check_ns_key_value("transact", &op.namespace, &op.key, value).map_err(at_op(i))?
-            }
-            TxAction::Delete | TxAction::Check => {
-                check_ns_key("transact", &op.namespace, &op.key).map_err(at_op(i))?
-            }
-        }
-    }
-    // Sort (namespace, key, index) so a repeated key shows up as neighbours.
-    let mut keys: Vec<(&str, &[u8], usize)> = ops
-        .iter()
-        .enumerate()
-        .map(|(i, op)| (op.namespace.as_str(), &op.key[..], i))
-        .collect();
-    keys.sort_unstable();
-    for pair in keys.windows(2) {
-        if let [(ns, key, first), (ns2, key2, second)] = pair {
-            if ns == ns2 && key == key2 {
-                return Err(Error::invalid(
-                    Context::scoped("transact", BACKEND, *ns),
-                    format!("operation #{second} repeats the key of operation #{first}"),
-                ));
-            }
-        }
-    }
-    Ok(())
 }
 
 #[async_trait]

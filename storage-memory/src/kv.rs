@@ -39,9 +39,10 @@ use std::sync::OnceLock;
 use async_trait::async_trait;
 use bytes::Bytes;
 use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use storage_core::validate::Validator;
 use storage_core::{
-    validate, At, BatchOp, Capabilities, Clock, Cursor, Direction, Entry, Error, Expiry, KvStore,
-    PutOptions, Result, ScanPage, ScanRequest, Timestamp, Version,
+    At, BatchOp, Capabilities, Clock, Cursor, Direction, Entry, Expiry, KvStore, PutOptions,
+    Result, ScanPage, ScanRequest, Timestamp, Version,
 };
 
 use crate::backend::MemoryStore;
@@ -387,37 +388,9 @@ impl KvState {
     }
 }
 
-/// Validates a namespace without allocating unless it fails.
-pub(crate) fn check_ns(op: &'static str, ns: &str) -> Result<()> {
-    validate::namespace(At::scoped(op, BACKEND, ns), &CAPABILITIES, ns)
-}
-
-/// Validates a namespace and key.
-pub(crate) fn check_ns_key(op: &'static str, ns: &str, key: &[u8]) -> Result<()> {
-    validate::ns_key(At::scoped(op, BACKEND, ns), &CAPABILITIES, ns, key)
-}
-
-/// Validates a namespace, key and value.
-pub(crate) fn check_ns_key_value(
-    op: &'static str,
-    ns: &str,
-    key: &[u8],
-    value: &[u8],
-) -> Result<()> {
-    validate::ns_key_value(At::scoped(op, BACKEND, ns), &CAPABILITIES, ns, key, value)
-}
-
-/// Prefixes an input error's reason with the index of the operation of a
-/// batch or transaction that caused it.
-pub(crate) fn at_op(index: usize) -> impl FnOnce(Error) -> Error {
-    move |e| match e {
-        Error::InvalidInput { ctx, reason } => Error::InvalidInput {
-            ctx,
-            reason: format!("operation #{index}: {reason}"),
-        },
-        other => other,
-    }
-}
+/// This backend's input rules (shared with every adapter, in
+/// `storage_core::validate`).
+pub(crate) const CHECK: Validator = Validator::new(BACKEND, CAPABILITIES);
 
 impl MemoryStore {
     fn now(&self) -> Now<'_> {
@@ -425,7 +398,7 @@ impl MemoryStore {
     }
 
     fn kv_get(&self, ns: &str, key: &[u8]) -> Result<Option<Bytes>> {
-        check_ns_key("get", ns, key)?;
+        CHECK.ns_key("get", ns, key)?;
         let mut now = self.now();
         let data = self.inner.kv.read();
         Ok(data
@@ -434,7 +407,7 @@ impl MemoryStore {
     }
 
     fn kv_put(&self, ns: &str, key: &[u8], value: Bytes, options: PutOptions) -> Result<()> {
-        check_ns_key_value("put", ns, key, &value)?;
+        CHECK.ns_key_value("put", ns, key, &value)?;
         let mut now = self.now();
         let expires_at = now.resolve(options.expiry);
         let version = self.inner.kv.next_version();
@@ -454,7 +427,7 @@ impl MemoryStore {
     }
 
     fn kv_delete(&self, ns: &str, key: &[u8]) -> Result<bool> {
-        check_ns_key("delete", ns, key)?;
+        CHECK.ns_key("delete", ns, key)?;
         let mut now = self.now();
         let mut data = self.inner.kv.write();
         let removed = data
@@ -465,10 +438,7 @@ impl MemoryStore {
     }
 
     fn kv_get_many(&self, ns: &str, keys: &[Bytes]) -> Result<Vec<Option<Bytes>>> {
-        check_ns("get_many", ns)?;
-        for (i, key) in keys.iter().enumerate() {
-            check_ns_key("get_many", ns, key).map_err(at_op(i))?;
-        }
+        CHECK.keys("get_many", ns, keys)?;
         let mut now = self.now();
         let data = self.inner.kv.read();
         Ok(keys
@@ -481,17 +451,7 @@ impl MemoryStore {
     }
 
     fn kv_write_batch(&self, ns: &str, ops: Vec<BatchOp>) -> Result<()> {
-        check_ns("write_batch", ns)?;
-        for (i, op) in ops.iter().enumerate() {
-            match op {
-                BatchOp::Put { key, value, .. } => {
-                    check_ns_key_value("write_batch", ns, key, value).map_err(at_op(i))?
-                }
-                BatchOp::Delete { key } => {
-                    check_ns_key("write_batch", ns, key).map_err(at_op(i))?
-                }
-            }
-        }
+        CHECK.batch("write_batch", ns, &ops)?;
         if ops.is_empty() {
             return Ok(());
         }
@@ -522,7 +482,7 @@ impl MemoryStore {
     }
 
     fn kv_scan(&self, ns: &str, request: &ScanRequest) -> Result<ScanPage> {
-        check_ns("scan", ns)?;
+        CHECK.namespace("scan", ns)?;
         request.validate(At::scoped("scan", BACKEND, ns), &CAPABILITIES)?;
         let mut now = self.now();
         let data = self.inner.kv.read();
@@ -540,7 +500,7 @@ impl MemoryStore {
     }
 
     fn kv_drop_namespace(&self, ns: &str) -> Result<bool> {
-        check_ns("drop_namespace", ns)?;
+        CHECK.namespace("drop_namespace", ns)?;
         let mut now = self.now();
         let mut data = self.inner.kv.write();
         let held = data.drop_namespace(ns, &mut now);

@@ -21,11 +21,11 @@ use storage_core::{
 use tracing::Instrument;
 
 use crate::backend::SqliteStore;
-use crate::config::{BACKEND, CAPABILITIES};
+use crate::config::BACKEND;
 use crate::error::map_err;
 use crate::kv::{
-    at_op, check_ns_key, check_ns_key_value, expiry_millis, immediate, live_version, millis,
-    op_span, purge_expired, remove, token, upsert, SQL_GET_VERSIONED,
+    expiry_millis, immediate, live_version, millis, op_span, purge_expired, remove, token, upsert,
+    CHECK, SQL_GET_VERSIONED,
 };
 use crate::schema::next_version;
 
@@ -72,7 +72,7 @@ enum Outcome<T> {
 
 impl SqliteStore {
     async fn cas_get_versioned(&self, ns: &str, key: &[u8]) -> Result<Option<Versioned>> {
-        check_ns_key("get_versioned", ns, key)?;
+        CHECK.ns_key("get_versioned", ns, key)?;
         let now = self.now_millis();
         let (ns, key) = (ns.to_owned(), key.to_vec());
         let ctx = Context::scoped("get_versioned", BACKEND, ns.clone());
@@ -104,7 +104,7 @@ impl SqliteStore {
         mode: PutMode,
         options: PutOptions,
     ) -> Result<Version> {
-        check_ns_key_value("put_if", ns, key, &value)?;
+        CHECK.ns_key_value("put_if", ns, key, &value)?;
         let now = self.inner.clock.now();
         let expires_at = expiry_millis(options.expiry, now);
         let now = millis(now);
@@ -141,7 +141,7 @@ impl SqliteStore {
     }
 
     async fn cas_delete_if(&self, ns: &str, key: &[u8], version: &Version) -> Result<()> {
-        check_ns_key("delete_if", ns, key)?;
+        CHECK.ns_key("delete_if", ns, key)?;
         let now = self.now_millis();
         let (ns, key, version) = (ns.to_owned(), key.to_vec(), version.clone());
         let ctx = Context::scoped("delete_if", BACKEND, ns.clone());
@@ -171,7 +171,7 @@ impl SqliteStore {
     }
 
     async fn cas_transact(&self, ops: Vec<TxOp>) -> Result<Vec<Option<Version>>> {
-        validate_transaction(&ops)?;
+        CHECK.transaction(&ops)?;
         if ops.is_empty() {
             return Ok(Vec::new());
         }
@@ -233,49 +233,6 @@ impl SqliteStore {
             })
             .await
     }
-}
-
-/// Validates a whole transaction before anything is locked: the operation
-/// count, every namespace, key and value, and that no key appears twice.
-fn validate_transaction(ops: &[TxOp]) -> Result<()> {
-    if ops.len() > CAPABILITIES.max_transaction_ops {
-        return Err(Error::invalid(
-            Context::new("transact", BACKEND),
-            format!(
-                "transaction has {} operations, the limit is {}",
-                ops.len(),
-                CAPABILITIES.max_transaction_ops
-            ),
-        ));
-    }
-    for (i, op) in ops.iter().enumerate() {
-        match &op.action {
-            TxAction::Put { value, .. } => {
-                check_ns_key_value("transact", &op.namespace, &op.key, value).map_err(at_op(i))?
-            }
-            TxAction::Delete | TxAction::Check => {
-                check_ns_key("transact", &op.namespace, &op.key).map_err(at_op(i))?
-            }
-        }
-    }
-    // Sort (namespace, key, index) so a repeated key shows up as neighbours.
-    let mut keys: Vec<(&str, &[u8], usize)> = ops
-        .iter()
-        .enumerate()
-        .map(|(i, op)| (op.namespace.as_str(), &op.key[..], i))
-        .collect();
-    keys.sort_unstable();
-    for pair in keys.windows(2) {
-        if let [(ns, key, first), (ns2, key2, second)] = pair {
-            if ns == ns2 && key == key2 {
-                return Err(Error::invalid(
-                    Context::scoped("transact", BACKEND, *ns),
-                    format!("operation #{second} repeats the key of operation #{first}"),
-                ));
-            }
-        }
-    }
-    Ok(())
 }
 
 #[async_trait]

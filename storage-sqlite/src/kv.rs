@@ -40,9 +40,10 @@ use std::sync::LazyLock;
 use async_trait::async_trait;
 use bytes::Bytes;
 use rusqlite::{params, Connection, OptionalExtension, ToSql, TransactionBehavior};
+use storage_core::validate::Validator;
 use storage_core::{
-    validate, At, BatchOp, Capabilities, Context, Cursor, Direction, Entry, Error, Expiry, KvStore,
-    PutOptions, Result, ScanPage, ScanRequest, Timestamp, Version,
+    At, BatchOp, Capabilities, Context, Cursor, Direction, Entry, Expiry, KvStore, PutOptions,
+    Result, ScanPage, ScanRequest, Timestamp, Version,
 };
 use tracing::Instrument;
 
@@ -200,37 +201,9 @@ pub(crate) fn token(version: i64) -> Version {
     Version::from_counter(u64::try_from(version).unwrap_or(0))
 }
 
-/// Validates a namespace without allocating unless it fails.
-pub(crate) fn check_ns(op: &'static str, ns: &str) -> Result<()> {
-    validate::namespace(At::scoped(op, BACKEND, ns), &CAPABILITIES, ns)
-}
-
-/// Validates a namespace and key.
-pub(crate) fn check_ns_key(op: &'static str, ns: &str, key: &[u8]) -> Result<()> {
-    validate::ns_key(At::scoped(op, BACKEND, ns), &CAPABILITIES, ns, key)
-}
-
-/// Validates a namespace, key and value.
-pub(crate) fn check_ns_key_value(
-    op: &'static str,
-    ns: &str,
-    key: &[u8],
-    value: &[u8],
-) -> Result<()> {
-    validate::ns_key_value(At::scoped(op, BACKEND, ns), &CAPABILITIES, ns, key, value)
-}
-
-/// Prefixes an input error's reason with the index of the operation of a
-/// batch or transaction that caused it.
-pub(crate) fn at_op(index: usize) -> impl FnOnce(Error) -> Error {
-    move |e| match e {
-        Error::InvalidInput { ctx, reason } => Error::InvalidInput {
-            ctx,
-            reason: format!("operation #{index}: {reason}"),
-        },
-        other => other,
-    }
-}
+/// This backend's input rules (shared with every adapter, in
+/// `storage_core::validate`).
+pub(crate) const CHECK: Validator = Validator::new(BACKEND, CAPABILITIES);
 
 /// The live version at a key (`None` if absent or expired).
 pub(crate) fn live_version(
@@ -368,7 +341,7 @@ impl SqliteStore {
     }
 
     async fn kv_get(&self, ns: &str, key: &[u8]) -> Result<Option<Bytes>> {
-        check_ns_key("get", ns, key)?;
+        CHECK.ns_key("get", ns, key)?;
         let now = self.now_millis();
         let (ns, key) = (ns.to_owned(), key.to_vec());
         let ctx = Context::scoped("get", BACKEND, ns.clone());
@@ -387,7 +360,7 @@ impl SqliteStore {
     }
 
     async fn kv_put(&self, ns: &str, key: &[u8], value: Bytes, options: PutOptions) -> Result<()> {
-        check_ns_key_value("put", ns, key, &value)?;
+        CHECK.ns_key_value("put", ns, key, &value)?;
         let now = self.inner.clock.now();
         let expires_at = expiry_millis(options.expiry, now);
         let now = millis(now);
@@ -409,7 +382,7 @@ impl SqliteStore {
     }
 
     async fn kv_delete(&self, ns: &str, key: &[u8]) -> Result<bool> {
-        check_ns_key("delete", ns, key)?;
+        CHECK.ns_key("delete", ns, key)?;
         let now = self.now_millis();
         let (ns, key) = (ns.to_owned(), key.to_vec());
         let ctx = Context::scoped("delete", BACKEND, ns.clone());
@@ -429,10 +402,7 @@ impl SqliteStore {
     }
 
     async fn kv_get_many(&self, ns: &str, keys: &[Bytes]) -> Result<Vec<Option<Bytes>>> {
-        check_ns("get_many", ns)?;
-        for (i, key) in keys.iter().enumerate() {
-            check_ns_key("get_many", ns, key).map_err(at_op(i))?;
-        }
+        CHECK.keys("get_many", ns, keys)?;
         if keys.is_empty() {
             return Ok(Vec::new());
         }
@@ -464,17 +434,7 @@ impl SqliteStore {
     }
 
     async fn kv_write_batch(&self, ns: &str, ops: Vec<BatchOp>) -> Result<()> {
-        check_ns("write_batch", ns)?;
-        for (i, op) in ops.iter().enumerate() {
-            match op {
-                BatchOp::Put { key, value, .. } => {
-                    check_ns_key_value("write_batch", ns, key, value).map_err(at_op(i))?
-                }
-                BatchOp::Delete { key } => {
-                    check_ns_key("write_batch", ns, key).map_err(at_op(i))?
-                }
-            }
-        }
+        CHECK.batch("write_batch", ns, &ops)?;
         if ops.is_empty() {
             return Ok(());
         }
@@ -512,7 +472,7 @@ impl SqliteStore {
     }
 
     async fn kv_scan(&self, ns: &str, request: ScanRequest) -> Result<ScanPage> {
-        check_ns("scan", ns)?;
+        CHECK.namespace("scan", ns)?;
         request.validate(At::scoped("scan", BACKEND, ns), &CAPABILITIES)?;
         if request.effective_range().is_none() {
             return Ok(ScanPage::default());
@@ -545,7 +505,7 @@ impl SqliteStore {
     }
 
     async fn kv_drop_namespace(&self, ns: &str) -> Result<bool> {
-        check_ns("drop_namespace", ns)?;
+        CHECK.namespace("drop_namespace", ns)?;
         let now = self.now_millis();
         let ns = ns.to_owned();
         let ctx = Context::scoped("drop_namespace", BACKEND, ns.clone());

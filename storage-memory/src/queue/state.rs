@@ -11,7 +11,7 @@
 //! - retention: O(log n) per expired message, via `(sent_at, seq)`;
 //! - counts: O(n); export: O(n log n); purge: O(n) to drop.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -216,28 +216,7 @@ impl QueueCore {
         state: storage_core::QueueState,
         now: Timestamp,
     ) -> Result<Self, String> {
-        let mut seqs = HashSet::with_capacity(state.messages.len());
-        let mut ids = HashSet::with_capacity(state.messages.len());
-        for m in &state.messages {
-            if m.sequence >= state.next_sequence {
-                return Err(format!(
-                    "message {} has sequence {} but next_sequence is {}",
-                    m.id, m.sequence, state.next_sequence
-                ));
-            }
-            if !seqs.insert(m.sequence) {
-                return Err(format!("sequence {} appears twice", m.sequence));
-            }
-            if !ids.insert(&m.id) {
-                return Err(format!("message id {} appears twice", m.id));
-            }
-        }
-        let mut dedup_ids = HashSet::with_capacity(state.dedup.len());
-        for d in &state.dedup {
-            if !dedup_ids.insert(&d.dedup_id) {
-                return Err(format!("dedup id {:?} appears twice", d.dedup_id));
-            }
-        }
+        state.check_consistency()?;
         let mut core = QueueCore::new(state.config);
         core.next_seq = state.next_sequence;
         for m in state.messages {

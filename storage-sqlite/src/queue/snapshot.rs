@@ -2,8 +2,6 @@
 //! sequence, visibility, receive count and first receive, dedup memory and
 //! next sequence — so snapshots round-trip between backends.
 
-use std::collections::HashSet;
-
 use rusqlite::{params, TransactionBehavior};
 use storage_core::{DedupEntry, Error, MessageId, QueueState, Result, Timestamp};
 
@@ -150,11 +148,10 @@ fn seq_i64(seq: u64) -> i64 {
 
 const MAX_STORED: u64 = i64::MAX as u64;
 
-/// The consistency rules of an imported state (those of the memory
-/// backend), plus SQLite's integer range.
+/// The consistency every backend demands of an imported state, plus
+/// SQLite's integer range.
 fn check_state(state: &QueueState) -> std::result::Result<(), String> {
-    let mut seqs = HashSet::with_capacity(state.messages.len());
-    let mut ids = HashSet::with_capacity(state.messages.len());
+    state.check_consistency()?;
     if state.next_sequence > MAX_STORED {
         return Err(format!(
             "next_sequence {} exceeds {MAX_STORED}",
@@ -163,18 +160,6 @@ fn check_state(state: &QueueState) -> std::result::Result<(), String> {
     }
     let in_range = |t: Timestamp| t.as_millis() <= MAX_STORED;
     for m in &state.messages {
-        if m.sequence >= state.next_sequence {
-            return Err(format!(
-                "message {} has sequence {} but next_sequence is {}",
-                m.id, m.sequence, state.next_sequence
-            ));
-        }
-        if !seqs.insert(m.sequence) {
-            return Err(format!("sequence {} appears twice", m.sequence));
-        }
-        if !ids.insert(&m.id) {
-            return Err(format!("message id {} appears twice", m.id));
-        }
         let times = [Some(m.sent_at), Some(m.visible_at), m.first_received_at];
         if !times.into_iter().flatten().all(in_range) {
             return Err(format!(
@@ -183,11 +168,7 @@ fn check_state(state: &QueueState) -> std::result::Result<(), String> {
             ));
         }
     }
-    let mut dedup_ids = HashSet::with_capacity(state.dedup.len());
     for d in &state.dedup {
-        if !dedup_ids.insert(&d.dedup_id) {
-            return Err(format!("dedup id {:?} appears twice", d.dedup_id));
-        }
         if !in_range(d.expires_at) {
             return Err(format!(
                 "dedup id {:?} expires beyond {MAX_STORED} ms",
