@@ -34,6 +34,34 @@ impl Version {
         Version(n.to_string().into())
     }
 
+    /// The counter behind a token made by [`Version::from_counter`], or
+    /// `None` for any other string. Only the canonical decimal form is
+    /// accepted, so `"007"` or `"+7"` never alias token `"7"`.
+    ///
+    /// ```
+    /// use storage_core::Version;
+    /// assert_eq!(Version::from_counter(7).to_counter(), Some(7));
+    /// assert_eq!(Version::new("007").to_counter(), None);
+    /// assert_eq!(Version::new("etag-1").to_counter(), None);
+    /// ```
+    pub fn to_counter(&self) -> Option<u64> {
+        let s = self.as_str();
+        let canonical = !s.is_empty()
+            && s.bytes().all(|b| b.is_ascii_digit())
+            && (s == "0" || !s.starts_with('0'));
+        if canonical {
+            s.parse().ok()
+        } else {
+            None
+        }
+    }
+
+    /// Whether this token names counter `current` (`None`: the key is
+    /// absent, which no token matches).
+    pub fn matches_counter(&self, current: Option<u64>) -> bool {
+        current.is_some() && current == self.to_counter()
+    }
+
     /// The token's string form.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -65,5 +93,29 @@ impl FromStr for Version {
             return Err(ParseVersionError);
         }
         Ok(Version(s.into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_canonical_decimal_tokens_are_counters() {
+        assert_eq!(Version::new("0").to_counter(), Some(0));
+        assert_eq!(Version::new("42").to_counter(), Some(42));
+        for bad in [
+            "007",
+            "+7",
+            "-1",
+            "7a",
+            " 7",
+            "99999999999999999999999",
+            "é",
+        ] {
+            assert_eq!(Version::new(bad).to_counter(), None, "{bad}");
+        }
+        assert!(!Version::new("1").matches_counter(None));
+        assert!(Version::new("5").matches_counter(Some(5)));
     }
 }

@@ -21,30 +21,6 @@ use crate::backend::MemoryStore;
 use crate::config::BACKEND;
 use crate::kv::{op_span, token, KeyArg, Now, Slot, CHECK};
 
-/// The counter value behind a token this store issued, or `None` for any
-/// other string. Only the canonical decimal form (what
-/// [`Version::from_counter`] writes) is accepted, so `"007"` or `"+7"` do
-/// not alias token `"7"`.
-fn parse_token(version: &Version) -> Option<u64> {
-    let s = version.as_str();
-    let canonical =
-        !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && (s == "0" || !s.starts_with('0'));
-    if canonical {
-        s.parse().ok()
-    } else {
-        None
-    }
-}
-
-/// Whether the current version (`None` = absent or expired) matches a
-/// presented token.
-fn matches_token(current: Option<u64>, expected: &Version) -> bool {
-    match (current, parse_token(expected)) {
-        (Some(c), Some(e)) => c == e,
-        _ => false,
-    }
-}
-
 fn conflict(op: &'static str, ns: &str, current: Option<u64>, index: Option<usize>) -> Error {
     Error::Conflict {
         ctx: Context::scoped(op, BACKEND, ns),
@@ -89,7 +65,7 @@ impl MemoryStore {
             let allowed = match mode {
                 PutMode::Overwrite => true,
                 PutMode::Create => current.is_none(),
-                PutMode::Update(expected) => matches_token(current, expected),
+                PutMode::Update(expected) => expected.matches_counter(current),
             };
             if allowed {
                 data.insert(ns, KeyArg::Borrowed(key), slot);
@@ -111,7 +87,7 @@ impl MemoryStore {
         let outcome = {
             let mut data = self.inner.kv.write();
             let current = data.live_version(ns, key, &mut now);
-            if matches_token(current, version) {
+            if version.matches_counter(current) {
                 data.remove(ns, key);
                 data.purge_expired(&mut now);
                 Ok(())
@@ -157,7 +133,7 @@ impl MemoryStore {
                 let holds = match condition {
                     Condition::Absent => current.is_none(),
                     Condition::Exists => current.is_some(),
-                    Condition::Version(expected) => matches_token(current, expected),
+                    Condition::Version(expected) => expected.matches_counter(current),
                 };
                 if !holds {
                     drop(data);

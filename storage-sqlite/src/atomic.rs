@@ -29,28 +29,10 @@ use crate::kv::{
 };
 use crate::schema::next_version;
 
-/// The counter value behind a token this store issued, or `None` for any
-/// other string. Only the canonical decimal form (what
-/// [`Version::from_counter`] writes) is accepted, so `"007"` or `"+7"` do
-/// not alias token `"7"`.
-fn parse_token(version: &Version) -> Option<i64> {
-    let s = version.as_str();
-    let canonical =
-        !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && (s == "0" || !s.starts_with('0'));
-    if canonical {
-        s.parse().ok()
-    } else {
-        None
-    }
-}
-
 /// Whether the current version (`None` = absent or expired) matches a
-/// presented token.
+/// presented token (SQLite stores the counter as a non-negative i64).
 fn matches_token(current: Option<i64>, expected: &Version) -> bool {
-    match (current, parse_token(expected)) {
-        (Some(c), Some(e)) => c == e,
-        _ => false,
-    }
+    expected.matches_counter(current.and_then(|c| u64::try_from(c).ok()))
 }
 
 fn conflict(op: &'static str, ns: &str, current: Option<i64>, index: Option<usize>) -> Error {
@@ -274,21 +256,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_canonical_decimal_tokens_parse() {
-        assert_eq!(parse_token(&Version::new("0")), Some(0));
-        assert_eq!(parse_token(&Version::new("42")), Some(42));
-        for bad in [
-            "007",
-            "+7",
-            "-1",
-            "7a",
-            " 7",
-            "99999999999999999999999",
-            "é",
-        ] {
-            assert_eq!(parse_token(&Version::new(bad)), None, "{bad}");
-        }
+    fn stored_counters_match_their_tokens_only() {
         assert!(!matches_token(None, &Version::new("1")));
+        assert!(!matches_token(Some(-1), &Version::new("1")));
         assert!(matches_token(Some(5), &Version::new("5")));
+        assert!(!matches_token(Some(5), &Version::new("05")));
     }
 }
