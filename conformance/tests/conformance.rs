@@ -5,5 +5,9 @@ fn main() {
     let args = libtest_mimic::Arguments::from_args();
     let harnesses = conformance::harnesses::workspace_harnesses();
     let cases = conformance::suites::all();
-    libtest_mimic::run(&args, conformance::trials(&harnesses, &cases)).exit();
+    let conclusion = libtest_mimic::run(&args, conformance::trials(&harnesses, &cases));
+    // Drop the harnesses before exiting: the Redis harness stops the
+    // throwaway server it started.
+    drop(harnesses);
+    conclusion.exit();
 }

@@ -40,6 +40,8 @@ fn main() -> ExitCode {
             case.name
         );
     });
+    // Stop servers the harnesses started before printing and exiting.
+    drop(harnesses);
     println!("{}", report.to_markdown());
     if let Some(path) = &args.json {
         let json = match serde_json::to_string_pretty(&report) {

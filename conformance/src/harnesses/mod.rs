@@ -1,21 +1,25 @@
 //! Harnesses for this workspace's own adapters.
 
 mod memory;
+mod redis;
 mod sqlite;
 
 pub use memory::MemoryHarness;
+pub use redis::RedisHarness;
 pub use sqlite::{SqliteHarness, SqliteMode};
 
 use std::sync::Arc;
 
 use crate::harness::Harness;
 
-/// Every adapter of this workspace that can run here, on its embedded
-/// defaults (no services needed for the ones listed today).
+/// Every adapter of this workspace, on its embedded defaults: memory and
+/// SQLite need nothing; Redis uses `REDIS_URL` or starts a throwaway
+/// `redis-server` (and fails its cases when neither works).
 pub fn workspace_harnesses() -> Vec<Arc<dyn Harness>> {
     vec![
         Arc::new(MemoryHarness),
         Arc::new(SqliteHarness::new(SqliteMode::File)),
         Arc::new(SqliteHarness::new(SqliteMode::Memory)),
+        Arc::new(RedisHarness::new()),
     ]
 }

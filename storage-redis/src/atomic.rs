@@ -1,0 +1,237 @@
+//! The CAS tier on Redis: versioned reads, conditional puts and deletes,
+//! and all-or-nothing transactions.
+//!
+//! Each conditional write is one Lua script that checks the condition and
+//! writes (Redis runs a script without interleaving any other command), and
+//! returns the new token from that step. Tokens are the decimal form of
+//! the namespace counter (`INCR {..}:c`, never deleted, so never reused).
+//! A presented token is parsed back to its canonical counter client-side;
+//! a token this store could not have issued is sent as "" and matches
+//! nothing (a `Conflict`, never an input error).
+//!
+//! A transaction is one script over six keys per distinct namespace: it
+//! checks every condition first and writes only if all hold.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use storage_core::{
+    At, AtomicKv, Condition, Context, Error, PutMode, PutOptions, Result, TxAction, TxOp, Version,
+    Versioned,
+};
+use tracing::Instrument;
+
+use crate::backend::RedisStore;
+use crate::config::BACKEND;
+use crate::kv::{expected, expiry_arg, malformed, op_span, token, with_keys};
+use crate::scripts;
+
+fn conflict(op: &'static str, ns: &str, current: Option<Version>, index: Option<usize>) -> Error {
+    Error::Conflict {
+        ctx: Context::scoped(op, BACKEND, ns),
+        current,
+        index,
+    }
+}
+
+/// The current version in a refusal reply (nil: absent).
+fn current(v: &Option<Vec<u8>>, op: &'static str, ns: &str) -> Result<Option<Version>> {
+    match v {
+        Some(b) => token(b)
+            .map(Some)
+            .ok_or_else(|| malformed(At::scoped(op, BACKEND, ns))),
+        None => Ok(None),
+    }
+}
+
+impl RedisStore {
+    async fn cas_get_versioned(&self, ns: &str, key: &[u8]) -> Result<Option<Versioned>> {
+        self.check().ns_key("get_versioned", ns, key)?;
+        let mut found = self.read("get_versioned", ns, &[key]).await?;
+        Ok(found
+            .pop()
+            .flatten()
+            .map(|(value, version)| Versioned { value, version }))
+    }
+
+    async fn cas_put_if(
+        &self,
+        ns: &str,
+        key: &[u8],
+        value: Bytes,
+        mode: PutMode,
+        options: PutOptions,
+    ) -> Result<Version> {
+        const OP: &str = "put_if";
+        self.check().ns_key_value(OP, ns, key, &value)?;
+        self.check_ttl(OP, options.expiry)?;
+        let now = self.inner.clock.now();
+        let (mode, want) = match &mode {
+            PutMode::Overwrite => ("o", String::new()),
+            PutMode::Create => ("c", String::new()),
+            PutMode::Update(v) => ("u", expected(v)),
+        };
+        let nk = self.inner.keys.ns(ns);
+        let mut inv = scripts::PUT.prepare_invoke();
+        with_keys(&mut inv, &nk);
+        inv.arg(now.as_millis().to_string())
+            .arg(key)
+            .arg(&value[..])
+            .arg(expiry_arg(options.expiry, now))
+            .arg(mode)
+            .arg(want);
+        let reply = self.run(OP, ns, &inv).await?;
+        match reply.as_slice() {
+            [Some(ok), Some(version)] if ok == b"1" => {
+                let version =
+                    token(version).ok_or_else(|| malformed(At::scoped(OP, BACKEND, ns)))?;
+                self.register(OP, ns).await?;
+                Ok(version)
+            }
+            [Some(ok), cur] if ok == b"0" => Err(conflict(OP, ns, current(cur, OP, ns)?, None)),
+            _ => Err(malformed(At::scoped(OP, BACKEND, ns))),
+        }
+    }
+
+    async fn cas_delete_if(&self, ns: &str, key: &[u8], version: &Version) -> Result<()> {
+        const OP: &str = "delete_if";
+        self.check().ns_key(OP, ns, key)?;
+        let nk = self.inner.keys.ns(ns);
+        let mut inv = scripts::DELETE.prepare_invoke();
+        with_keys(&mut inv, &nk);
+        inv.arg(self.now_ms().to_string())
+            .arg(key)
+            .arg("u")
+            .arg(expected(version));
+        let reply = self.run(OP, ns, &inv).await?;
+        match reply.as_slice() {
+            [Some(ok), _] if ok == b"1" => Ok(()),
+            [Some(ok), cur] if ok == b"0" => Err(conflict(OP, ns, current(cur, OP, ns)?, None)),
+            _ => Err(malformed(At::scoped(OP, BACKEND, ns))),
+        }
+    }
+
+    async fn cas_transact(&self, ops: Vec<TxOp>) -> Result<Vec<Option<Version>>> {
+        const OP: &str = "transact";
+        self.check().transaction(&ops)?;
+        for op in &ops {
+            if let TxAction::Put { options, .. } = &op.action {
+                self.check_ttl(OP, options.expiry)?;
+            }
+        }
+        if ops.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now = self.inner.clock.now();
+        // Distinct namespaces in order of first appearance.
+        let mut order: Vec<&str> = Vec::new();
+        let mut index: HashMap<&str, usize> = HashMap::new();
+        for op in &ops {
+            let ns = op.namespace.as_str();
+            if !index.contains_key(ns) {
+                index.insert(ns, order.len());
+                order.push(ns);
+            }
+        }
+        let mut inv = scripts::TRANSACT.prepare_invoke();
+        for ns in &order {
+            with_keys(&mut inv, &self.inner.keys.ns(ns));
+        }
+        inv.arg(now.as_millis().to_string());
+        for op in &ops {
+            let ns_index = index.get(op.namespace.as_str()).copied().unwrap_or(0);
+            inv.arg(ns_index.to_string());
+            match &op.action {
+                TxAction::Put { value, options } => {
+                    inv.arg("p")
+                        .arg(&op.key[..])
+                        .arg(&value[..])
+                        .arg(expiry_arg(options.expiry, now));
+                }
+                TxAction::Delete => {
+                    inv.arg("d").arg(&op.key[..]).arg("").arg("");
+                }
+                TxAction::Check => {
+                    inv.arg("c").arg(&op.key[..]).arg("").arg("");
+                }
+            }
+            match &op.condition {
+                None => inv.arg("").arg(""),
+                Some(Condition::Absent) => inv.arg("a").arg(""),
+                Some(Condition::Exists) => inv.arg("e").arg(""),
+                Some(Condition::Version(v)) => inv.arg("v").arg(expected(v)),
+            };
+        }
+        let first_ns = order.first().copied().unwrap_or("");
+        let reply = self.run(OP, first_ns, &inv).await?;
+        let bad = || malformed(At::new(OP, BACKEND));
+        let (status, rest) = reply.split_first().ok_or_else(bad)?;
+        match status.as_deref() {
+            Some(b"1") if rest.len() == ops.len() => {
+                let versions = rest
+                    .iter()
+                    .map(|v| match v {
+                        Some(b) => token(b).map(Some).ok_or_else(bad),
+                        None => Ok(None),
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                for ns in &order {
+                    let wrote = ops
+                        .iter()
+                        .any(|o| o.namespace == *ns && matches!(o.action, TxAction::Put { .. }));
+                    if wrote {
+                        self.register(OP, ns).await?;
+                    }
+                }
+                Ok(versions)
+            }
+            Some(b"0") => {
+                let [Some(i), cur] = rest else {
+                    return Err(bad());
+                };
+                let i = std::str::from_utf8(i)
+                    .ok()
+                    .and_then(|s| s.parse::<usize>().ok())
+                    .ok_or_else(bad)?;
+                let ns = ops.get(i).map_or("", |o| o.namespace.as_str());
+                Err(conflict(OP, ns, current(cur, OP, ns)?, Some(i)))
+            }
+            _ => Err(bad()),
+        }
+    }
+}
+
+#[async_trait]
+impl AtomicKv for RedisStore {
+    async fn get_versioned(&self, namespace: &str, key: &[u8]) -> Result<Option<Versioned>> {
+        self.cas_get_versioned(namespace, key)
+            .instrument(op_span!("get_versioned", namespace))
+            .await
+    }
+
+    async fn put_if(
+        &self,
+        namespace: &str,
+        key: &[u8],
+        value: Bytes,
+        mode: PutMode,
+        options: PutOptions,
+    ) -> Result<Version> {
+        self.cas_put_if(namespace, key, value, mode, options)
+            .instrument(op_span!("put_if", namespace))
+            .await
+    }
+
+    async fn delete_if(&self, namespace: &str, key: &[u8], version: &Version) -> Result<()> {
+        self.cas_delete_if(namespace, key, version)
+            .instrument(op_span!("delete_if", namespace))
+            .await
+    }
+
+    async fn transact(&self, ops: Vec<TxOp>) -> Result<Vec<Option<Version>>> {
+        self.cas_transact(ops)
+            .instrument(op_span!("transact"))
+            .await
+    }
+}

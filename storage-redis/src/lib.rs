@@ -1,0 +1,32 @@
+//! # storage-redis
+//!
+//! The KV, CAS, transaction and TTL tiers of the storage family on Redis
+//! (the `redis` crate, async on tokio), standalone or Redis Cluster.
+//!
+//! - **Atomicity**: every read-modify-write is one server-side Lua script
+//!   run by `EVALSHA` (reloaded on `NOSCRIPT`); keys and values travel as
+//!   script arguments, never in script text.
+//! - **Clock**: scripts receive "now" from the store's [`Clock`](storage_core::Clock),
+//!   never Redis `TIME`, so expiry follows a manual clock in tests. No Redis
+//!   expirations are set: expired entries are purged by write scripts.
+//! - **Cluster**: all keys of one namespace share the hash tag
+//!   `{<prefix>/<namespace>}` (see [`keys`](crate) layout in `keys.rs`), so
+//!   every script runs on one slot; on a cluster transactions stay within
+//!   one namespace ([`CLUSTER_CAPABILITIES`]).
+//! - **Connections**: one multiplexed, self-reconnecting connection per
+//!   store; transport failures are retryable `Unavailable`.
+//! - **Not yet**: the queue tier (declared absent; every queue method
+//!   answers `Unsupported`). SQL is not a Redis tier.
+
+mod atomic;
+mod backend;
+mod config;
+mod error;
+mod keys;
+mod kv;
+mod queue;
+mod scripts;
+mod sql;
+
+pub use backend::RedisStore;
+pub use config::{RedisConfig, Target, CAPABILITIES, CLUSTER_CAPABILITIES};

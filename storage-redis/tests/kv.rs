@@ -1,0 +1,299 @@
+//! Redis-specific checks beyond the conformance suite (which runs the
+//! shared contract through `conformance/src/harnesses/redis.rs`): key
+//! layout, purging, counters that survive a drop, foreign key types.
+//!
+//! Each test starts a throwaway `redis-server` on a free loopback port
+//! (no persistence) and kills it at the end, like the harness; when
+//! `REDIS_URL` is set that server is used instead, with a unique prefix.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use storage_core::{
+    AtomicKv, Error, Expiry, KvStore, ManualClock, PutMode, PutOptions, ScanRequest, Timestamp,
+    Version,
+};
+use storage_redis::{RedisConfig, RedisStore};
+
+struct Server {
+    url: String,
+    child: Option<Child>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn server() -> Server {
+    if let Ok(url) = std::env::var("REDIS_URL") {
+        return Server { url, child: None };
+    }
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no", "--protected-mode", "no"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("redis-server must be installed to run these tests");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "redis-server did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Server {
+        url: format!("redis://127.0.0.1:{port}/"),
+        child: Some(child),
+    }
+}
+
+static NEXT: AtomicU64 = AtomicU64::new(0);
+
+struct Fixture {
+    store: RedisStore,
+    clock: ManualClock,
+    raw: redis::aio::MultiplexedConnection,
+    prefix: String,
+    _server: Server,
+}
+
+impl Fixture {
+    fn key(&self, ns: &str, suffix: &str) -> String {
+        format!("{{{}/{}}}:{}", self.prefix, ns, suffix)
+    }
+}
+
+async fn fixture() -> Fixture {
+    let server = server();
+    let prefix = format!(
+        "t-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    let clock = ManualClock::at_fixed_start();
+    let store = RedisStore::connect_with_clock(
+        RedisConfig::standalone(server.url.clone(), prefix.clone()),
+        Arc::new(clock.clone()),
+    )
+    .await
+    .unwrap();
+    let raw = redis::Client::open(server.url.as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    Fixture {
+        store,
+        clock,
+        raw,
+        prefix,
+        _server: server,
+    }
+}
+
+fn b(s: &str) -> Bytes {
+    Bytes::copy_from_slice(s.as_bytes())
+}
+
+#[tokio::test]
+async fn writes_purge_expired_entries_from_every_structure() {
+    let mut f = fixture().await;
+    let ttl = PutOptions::ttl(Duration::from_secs(1));
+    for i in 0..10 {
+        f.store
+            .put("ns", format!("old{i}").as_bytes(), b("v"), ttl)
+            .await
+            .unwrap();
+    }
+    f.clock.advance(Duration::from_secs(2));
+    f.store
+        .put("ns", b"new", b("v"), PutOptions::default())
+        .await
+        .unwrap();
+    let mut sizes = Vec::new();
+    for (suffix, cmd) in [
+        ("i", "ZCARD"),
+        ("d", "HLEN"),
+        ("v", "HLEN"),
+        ("e", "HLEN"),
+        ("x", "ZCARD"),
+    ] {
+        let n: i64 = redis::cmd(cmd)
+            .arg(f.key("ns", suffix))
+            .query_async(&mut f.raw)
+            .await
+            .unwrap();
+        sizes.push(n);
+    }
+    assert_eq!(sizes, [1, 1, 1, 0, 0]);
+    // No Redis expirations are ever set.
+    let ttl: i64 = redis::cmd("PTTL")
+        .arg(f.key("ns", "d"))
+        .query_async(&mut f.raw)
+        .await
+        .unwrap();
+    assert_eq!(ttl, -1);
+    f.store.destroy().await.unwrap();
+}
+
+#[tokio::test]
+async fn tokens_are_never_reused_after_a_drop() {
+    let f = fixture().await;
+    let v1 = f
+        .store
+        .put_if("ns", b"k", b("a"), PutMode::Create, PutOptions::default())
+        .await
+        .unwrap();
+    assert!(f.store.drop_namespace("ns").await.unwrap());
+    assert!(!f.store.drop_namespace("ns").await.unwrap());
+    assert!(f.store.list_namespaces().await.unwrap().is_empty());
+    let v2 = f
+        .store
+        .put_if("ns", b"k", b("b"), PutMode::Create, PutOptions::default())
+        .await
+        .unwrap();
+    assert_ne!(v1, v2);
+    let err = f
+        .store
+        .put_if(
+            "ns",
+            b"k",
+            b("c"),
+            PutMode::Update(v1),
+            PutOptions::default(),
+        )
+        .await;
+    assert!(
+        matches!(err, Err(Error::Conflict { current: Some(ref v), .. }) if *v == v2),
+        "{err:?}"
+    );
+    assert_eq!(f.store.list_namespaces().await.unwrap(), ["ns"]);
+    f.store.destroy().await.unwrap();
+}
+
+#[tokio::test]
+async fn non_canonical_tokens_conflict_instead_of_aliasing() {
+    let f = fixture().await;
+    let v = f
+        .store
+        .put_if(
+            "ns",
+            b"k",
+            b("a"),
+            PutMode::Overwrite,
+            PutOptions::default(),
+        )
+        .await
+        .unwrap();
+    for bad in [
+        format!("0{v}"),
+        format!("+{v}"),
+        "etag".to_owned(),
+        "-1".to_owned(),
+    ] {
+        let err = f
+            .store
+            .put_if(
+                "ns",
+                b"k",
+                b("x"),
+                PutMode::Update(Version::new(bad.as_str())),
+                PutOptions::default(),
+            )
+            .await;
+        assert!(
+            matches!(err, Err(Error::Conflict { current: Some(ref c), .. }) if *c == v),
+            "{bad}: {err:?}"
+        );
+        let err = f
+            .store
+            .delete_if("ns", b"k", &Version::new(bad.as_str()))
+            .await;
+        assert!(matches!(err, Err(Error::Conflict { .. })), "{bad}: {err:?}");
+    }
+    assert_eq!(f.store.get("ns", b"k").await.unwrap(), Some(b("a")));
+    f.store.destroy().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_foreign_key_type_under_the_prefix_is_invalid_input() {
+    let mut f = fixture().await;
+    let _: () = redis::cmd("SET")
+        .arg(f.key("ns", "d"))
+        .arg("not a hash")
+        .query_async(&mut f.raw)
+        .await
+        .unwrap();
+    let err = f.store.put("ns", b"k", b("v"), PutOptions::default()).await;
+    assert!(matches!(err, Err(Error::InvalidInput { .. })), "{err:?}");
+    f.store.destroy().await.unwrap();
+}
+
+#[tokio::test]
+async fn scans_skip_long_runs_of_expired_keys_and_keep_exact_expiries() {
+    let f = fixture().await;
+    let ttl = PutOptions::ttl(Duration::from_secs(1));
+    let ops: Vec<_> = (0..2500)
+        .map(|i| storage_core::BatchOp::Put {
+            key: Bytes::from(format!("a{i:05}")),
+            value: b("dead"),
+            options: ttl,
+        })
+        .collect();
+    f.store.write_batch("ns", ops).await.unwrap();
+    let far = PutOptions {
+        expiry: Expiry::At(Timestamp::from_millis(u64::MAX)),
+    };
+    for k in ["b1", "b2", "b3"] {
+        f.store.put("ns", k.as_bytes(), b(k), far).await.unwrap();
+    }
+    f.clock.advance(Duration::from_secs(1));
+    for request in [
+        ScanRequest::all().with_limit(2),
+        ScanRequest::all().with_limit(2).reversed(),
+    ] {
+        let reverse = request.direction == storage_core::Direction::Reverse;
+        let page = f.store.scan("ns", request.clone()).await.unwrap();
+        assert_eq!(page.entries.len(), 2);
+        assert!(
+            page.entries
+                .iter()
+                .all(|e| e.expires_at == Some(Timestamp::from_millis(u64::MAX))
+                    && e.version.is_some())
+        );
+        let next = f
+            .store
+            .scan("ns", request.with_cursor(page.cursor.clone()))
+            .await
+            .unwrap();
+        let keys: Vec<_> = page
+            .entries
+            .iter()
+            .chain(&next.entries)
+            .map(|e| e.key.clone())
+            .collect();
+        let mut want = vec![b("b1"), b("b2"), b("b3")];
+        if reverse {
+            want.reverse();
+        }
+        assert_eq!(keys, want);
+        assert!(next.cursor.is_none());
+    }
+    assert_eq!(f.store.list_namespaces().await.unwrap(), ["ns"]);
+    f.store.destroy().await.unwrap();
+}
