@@ -18,6 +18,7 @@
 //! - **Not yet**: the queue tier (declared absent; every queue method
 //!   answers `Unsupported`). SQL is not a Redis tier.
 
+mod admin;
 mod atomic;
 mod backend;
 mod config;
@@ -27,6 +28,7 @@ mod kv;
 mod queue;
 mod scripts;
 mod sql;
+pub mod testing;
 
 pub use backend::RedisStore;
 pub use config::{RedisConfig, Target, CAPABILITIES, CLUSTER_CAPABILITIES};
