@@ -67,7 +67,9 @@ impl RedisServer {
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         let child = cmd.spawn().map_err(|e| {
-            format!("redis-server could not be started ({e}); install redis-server or set REDIS_URL")
+            format!(
+                "redis-server could not be started ({e}); install redis-server or set REDIS_URL"
+            )
         })?;
         self.child = Some(child);
         wait_for_ping(port)
