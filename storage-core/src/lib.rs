@@ -25,6 +25,7 @@ pub mod sql;
 pub mod tuple;
 pub mod validate;
 pub mod version;
+pub mod wake;
 
 pub use atomic::{AtomicKv, Condition, PutMode, TxAction, TxOp, Versioned};
 pub use capabilities::{Capabilities, SqlDialect, TransactionScope};

@@ -62,8 +62,9 @@ impl ConnectionLike for Conn {
     }
 }
 
-/// A Redis store: KV, CAS, transactions and TTL, every read-modify-write
-/// one server-side Lua script (`EVALSHA`, reloaded on `NOSCRIPT`).
+/// A Redis store: KV, CAS, transactions, TTL and queues, every
+/// read-modify-write one server-side Lua script (`EVALSHA`, reloaded on
+/// `NOSCRIPT`).
 ///
 /// Cheap to clone; clones share the connection. Two stores with the same
 /// prefix on the same server share their data.
@@ -78,6 +79,7 @@ pub(crate) struct Inner {
     pub(crate) keys: Keys,
     pub(crate) clock: SharedClock,
     pub(crate) caps: Capabilities,
+    pub(crate) queues: crate::queue::Queues,
 }
 
 impl RedisStore {
@@ -91,6 +93,10 @@ impl RedisStore {
     pub async fn connect_with_clock(config: RedisConfig, clock: SharedClock) -> Result<Self> {
         let ctx = || Context::new("connect", BACKEND);
         storage_core::validate::namespace(&ctx(), &CAPABILITIES, &config.prefix)?;
+        let listen_urls = match &config.target {
+            Target::Standalone(url) => vec![url.clone()],
+            Target::Cluster(nodes) => nodes.clone(),
+        };
         let (conn, caps) = match &config.target {
             Target::Standalone(url) => {
                 let client = redis::Client::open(url.as_str())
@@ -123,6 +129,7 @@ impl RedisStore {
                 keys: Keys::new(&config.prefix),
                 clock,
                 caps,
+                queues: crate::queue::Queues::new(&config.prefix, listen_urls),
             }),
         })
     }

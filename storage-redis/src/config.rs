@@ -5,9 +5,7 @@ use storage_core::{Capabilities, TransactionScope};
 /// Backend name used in errors and spans.
 pub(crate) const BACKEND: &str = "redis";
 
-/// What a store on a standalone server declares. Queues are not
-/// implemented yet and say so (`queue: false`, every queue method answers
-/// `Unsupported`).
+/// What a store on a standalone server declares.
 pub const CAPABILITIES: Capabilities = Capabilities {
     kv: true,
     kv_ttl: true,
@@ -15,7 +13,10 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     atomic_content_hash_versions: false,
     transaction_scope: TransactionScope::Any,
     max_transaction_ops: 100,
-    queue: false,
+    queue: true,
+    queue_fifo: true,
+    queue_dead_letter: true,
+    queue_long_poll_notify: true,
     sql: None,
     ..Capabilities::DEFAULT_LIMITS
 };

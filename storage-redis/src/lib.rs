@@ -1,7 +1,7 @@
 //! # storage-redis
 //!
-//! The KV, CAS, transaction and TTL tiers of the storage family on Redis
-//! (the `redis` crate, async on tokio), standalone or Redis Cluster.
+//! The KV, CAS, transaction, TTL and queue tiers of the storage family on
+//! Redis (the `redis` crate, async on tokio), standalone or Redis Cluster.
 //!
 //! - **Atomicity**: every read-modify-write is one server-side Lua script
 //!   run by `EVALSHA` (reloaded on `NOSCRIPT`); keys and values travel as
@@ -15,8 +15,12 @@
 //!   one namespace ([`CLUSTER_CAPABILITIES`]).
 //! - **Connections**: one multiplexed, self-reconnecting connection per
 //!   store; transport failures are retryable `Unavailable`.
-//! - **Not yet**: the queue tier (declared absent; every queue method
-//!   answers `Unsupported`). SQL is not a Redis tier.
+//! - **Queues**: SQS semantics (visibility, receipts, delay, retention,
+//!   dead-letter redrive, FIFO groups and dedup) by Lua scripts over
+//!   sorted-set indexes; every queue key of a store shares the hash tag
+//!   `{<prefix>}` so a dead-letter move is one script on a Cluster too.
+//!   Long polls are woken by pub/sub, not by a sleep loop. See `queue/`.
+//! - SQL is not a Redis tier (`Unsupported`).
 
 mod admin;
 mod atomic;

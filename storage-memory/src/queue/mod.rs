@@ -57,8 +57,9 @@ use tracing::Instrument;
 use crate::backend::MemoryStore;
 use crate::config::{BACKEND, CAPABILITIES};
 
-use self::poll::{first_of, WaiterGuard};
+use self::poll::WaiterGuard;
 use self::state::QueueCore;
+use storage_core::wake::first_of;
 
 /// Every queue of one store, by name.
 #[derive(Debug, Default)]

@@ -1,9 +1,7 @@
-//! Long-poll plumbing: waiter accounting and "first of several wake-ups".
+//! Long-poll plumbing: waiter accounting (the wait itself uses
+//! [`storage_core::wake::first_of`]).
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::task::Poll;
 
 /// Counts a long-polling receive for as long as it lives, so senders can
 /// skip the notification (and its lock) when nobody waits.
@@ -27,25 +25,4 @@ impl Drop for WaiterGuard<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::SeqCst);
     }
-}
-
-/// Resolves when any of the three futures does.
-pub(super) async fn first_of<A, B, C>(a: Pin<&mut A>, b: Pin<&mut B>, c: Pin<&mut C>)
-where
-    A: Future + ?Sized,
-    B: Future + ?Sized,
-    C: Future + ?Sized,
-{
-    let (mut a, mut b, mut c) = (a, b, c);
-    std::future::poll_fn(move |cx| {
-        if a.as_mut().poll(cx).is_ready()
-            || b.as_mut().poll(cx).is_ready()
-            || c.as_mut().poll(cx).is_ready()
-        {
-            Poll::Ready(())
-        } else {
-            Poll::Pending
-        }
-    })
-    .await;
 }

@@ -74,7 +74,7 @@ use crate::backend::SqliteStore;
 use crate::config::{BACKEND, CAPABILITIES};
 use crate::error::map_err;
 
-pub(crate) use self::poll::Waiters;
+pub(crate) use storage_core::wake::Waiters;
 
 /// The operation and queue an error is about.
 #[derive(Debug, Clone, Copy)]
