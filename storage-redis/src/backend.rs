@@ -101,10 +101,17 @@ impl RedisStore {
             Target::Standalone(url) => {
                 let client = redis::Client::open(url.as_str())
                     .map_err(|e| Error::invalid(ctx(), format!("bad Redis URL: {e}")))?;
+                // Reconnect backoff (backon): first delay 1 s, then times
+                // `factor`, capped by `max_delay` (ms), each up to doubled by
+                // jitter. The crate's default factor (100) makes the second
+                // delay 60-120 s, and every call waits for the reconnect:
+                // calls hung for minutes while the server was down.
                 let cfg = ConnectionManagerConfig::new()
                     .set_connection_timeout(Duration::from_secs(2))
                     .set_response_timeout(Duration::from_secs(5))
-                    .set_number_of_retries(2);
+                    .set_number_of_retries(2)
+                    .set_factor(2)
+                    .set_max_delay(1_000);
                 let manager = ConnectionManager::new_with_config(client, cfg)
                     .await
                     .map_err(|e| map_err(ctx(), e))?;
