@@ -9,8 +9,13 @@
 //! a token this store could not have issued is sent as "" and matches
 //! nothing (a `Conflict`, never an input error).
 //!
-//! A transaction is one script over six keys per distinct namespace: it
-//! checks every condition first and writes only if all hold.
+//! A versioned read is one `HGET` of the key's record (version, expiry and
+//! value in one hash field), judged against the store clock client-side,
+//! like `get`.
+//!
+//! A transaction is one script over four keys per distinct namespace (plus
+//! the namespace registry on a standalone server): it checks every
+//! condition first and writes only if all hold.
 
 use std::collections::HashMap;
 
@@ -48,11 +53,13 @@ fn current(v: &Option<Vec<u8>>, op: &'static str, ns: &str) -> Result<Option<Ver
 impl RedisStore {
     async fn cas_get_versioned(&self, ns: &str, key: &[u8]) -> Result<Option<Versioned>> {
         self.check().ns_key("get_versioned", ns, key)?;
-        let mut found = self.read("get_versioned", ns, &[key]).await?;
-        Ok(found
-            .pop()
-            .flatten()
-            .map(|(value, version)| Versioned { value, version }))
+        Ok(self
+            .read_one("get_versioned", ns, key)
+            .await?
+            .map(|r| Versioned {
+                value: r.value,
+                version: Version::from_counter(r.version),
+            }))
     }
 
     async fn cas_put_if(
@@ -66,28 +73,12 @@ impl RedisStore {
         const OP: &str = "put_if";
         self.check().ns_key_value(OP, ns, key, &value)?;
         self.check_ttl(OP, options.expiry)?;
-        let now = self.inner.clock.now();
-        let (mode, want) = match &mode {
-            PutMode::Overwrite => ("o", String::new()),
-            PutMode::Create => ("c", String::new()),
-            PutMode::Update(v) => ("u", expected(v)),
-        };
-        let nk = self.inner.keys.ns(ns);
-        let mut inv = scripts::PUT.prepare_invoke();
-        with_keys(&mut inv, &nk);
-        inv.arg(now.as_millis().to_string())
-            .arg(key)
-            .arg(&value[..])
-            .arg(expiry_arg(options.expiry, now))
-            .arg(mode)
-            .arg(want);
-        let reply = self.run(OP, ns, &inv).await?;
+        let reply = self
+            .put_record(OP, ns, key, &value, options.expiry, &mode)
+            .await?;
         match reply.as_slice() {
             [Some(ok), Some(version)] if ok == b"1" => {
-                let version =
-                    token(version).ok_or_else(|| malformed(At::scoped(OP, BACKEND, ns)))?;
-                self.register(OP, ns).await?;
-                Ok(version)
+                token(version).ok_or_else(|| malformed(At::scoped(OP, BACKEND, ns)))
             }
             [Some(ok), cur] if ok == b"0" => Err(conflict(OP, ns, current(cur, OP, ns)?, None)),
             _ => Err(malformed(At::scoped(OP, BACKEND, ns))),
@@ -138,7 +129,14 @@ impl RedisStore {
         for ns in &order {
             with_keys(&mut inv, &self.inner.keys.ns(ns));
         }
-        inv.arg(now.as_millis().to_string());
+        if let Some(registry) = self.script_registry() {
+            inv.key(registry);
+        }
+        inv.arg(now.as_millis().to_string())
+            .arg(order.len().to_string());
+        for ns in &order {
+            inv.arg(*ns);
+        }
         for op in &ops {
             let ns_index = index.get(op.namespace.as_str()).copied().unwrap_or(0);
             inv.arg(ns_index.to_string());

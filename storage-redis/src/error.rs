@@ -6,8 +6,9 @@ use storage_core::{Context, Error};
 /// - the server cannot be reached, the connection dropped, the cluster is
 ///   re-sharding (MOVED/ASK/TRYAGAIN/CLUSTERDOWN), the server is loading or
 ///   busy → retryable [`Error::Unavailable`];
-/// - a key of the wrong type under our prefix (someone else wrote it) →
-///   [`Error::InvalidInput`] naming the problem, nothing changed;
+/// - a key of the wrong type, or a counter holding a non-number, under our
+///   prefix (someone else wrote it) → [`Error::InvalidInput`] naming the
+///   problem, nothing changed;
 /// - anything else (script errors included) → [`Error::Backend`].
 pub(crate) fn map_err(ctx: impl Into<Context>, e: redis::RedisError) -> Error {
     let ctx = ctx.into();
@@ -28,10 +29,17 @@ pub(crate) fn map_err(ctx: impl Into<Context>, e: redis::RedisError) -> Error {
             source: Box::new(e),
         };
     }
-    if e.kind() == redis::ErrorKind::TypeError || e.to_string().contains("WRONGTYPE") {
+    let text = e.to_string();
+    // WRONGTYPE: a key of another type; "not an integer": INCR of a
+    // counter someone overwrote with a non-number string. Either way the
+    // data is not this store's.
+    if e.kind() == redis::ErrorKind::TypeError
+        || text.contains("WRONGTYPE")
+        || text.contains("value is not an integer")
+    {
         return Error::invalid(
             ctx,
-            format!("a key under this store's prefix holds an unexpected type: {e}"),
+            format!("a key under this store's prefix holds an unexpected type or value: {e}"),
         );
     }
     Error::Backend {

@@ -4,39 +4,45 @@
 //! | key | type | holds |
 //! |---|---|---|
 //! | `{P/ns}:i` | sorted set, all scores 0 | the namespace's keys; `ZRANGEBYLEX` walks them in byte order |
-//! | `{P/ns}:d` | hash | key → value |
-//! | `{P/ns}:v` | hash | key → version (decimal) |
-//! | `{P/ns}:e` | hash | key → expiry instant, ms by the store clock (absent: never) |
+//! | `{P/ns}:d` | hash | key → *record*: `<version>;<expiry>;<value>` (below) |
 //! | `{P/ns}:x` | sorted set, score = expiry | expiring keys, for bounded purges |
 //! | `{P/ns}:c` | string counter | last version issued; never deleted, so tokens are never reused |
 //! | `{P}:ns` | set | namespace names ever written (filtered for live entries on listing) |
 //!
+//! A **record** packs everything about one key into one hash field, so a
+//! read is one `HGET` (`HMGET` for many keys) and needs no script:
+//! `<version>` is the decimal counter value the write was issued,
+//! `<expiry>` the decimal expiry instant in ms by the store clock, exactly
+//! as the client sent it (empty: never expires), then the value bytes
+//! verbatim. The two `;` separators cannot occur in the decimals, so the
+//! value needs no escaping. An entry with `expiry <= now` is absent; the
+//! client judges that for reads, scripts for writes.
+//!
+//! Invariants every script keeps: a key is in `i` exactly when it has a
+//! record in `d`; it is in `x` exactly when its record has an expiry. On a
+//! standalone server a namespace is in `{P}:ns` whenever `i` is non-empty
+//! (scripts add it when they create a key and remove it when they drop
+//! the namespace); on a Cluster the registry lives in another slot, so
+//! the client adds it after every write and re-checks after a drop.
+//!
 //! Namespace names and the prefix follow the namespace rules (letters,
 //! digits, `_ - . : /`), so neither can contain a brace and break the tag.
-//! Key bytes and values travel as script arguments, never in script text.
+//! Key bytes and values travel as script or command arguments, never in
+//! script text.
 
-/// The six keys of one namespace, in the order scripts take them.
+/// The four keys of one namespace, in the order scripts take them.
 #[derive(Debug, Clone)]
 pub(crate) struct NsKeys {
     pub(crate) index: String,
     pub(crate) data: String,
-    pub(crate) versions: String,
-    pub(crate) expiry: String,
     pub(crate) expiring: String,
     pub(crate) counter: String,
 }
 
 impl NsKeys {
-    /// The keys as a list, in script order (KEYS[1..6]).
-    pub(crate) fn all(&self) -> [&str; 6] {
-        [
-            &self.index,
-            &self.data,
-            &self.versions,
-            &self.expiry,
-            &self.expiring,
-            &self.counter,
-        ]
+    /// The keys as a list, in script order (KEYS[1..4]).
+    pub(crate) fn all(&self) -> [&str; 4] {
+        [&self.index, &self.data, &self.expiring, &self.counter]
     }
 }
 
@@ -44,31 +50,47 @@ impl NsKeys {
 #[derive(Debug, Clone)]
 pub(crate) struct Keys {
     prefix: String,
+    /// `{<prefix>}:ns`, built once.
+    registry: String,
 }
 
 impl Keys {
     pub(crate) fn new(prefix: &str) -> Self {
         Keys {
             prefix: prefix.to_owned(),
+            registry: format!("{{{prefix}}}:ns"),
         }
+    }
+
+    fn tagged(&self, ns: &str, suffix: &str) -> String {
+        let mut key = String::with_capacity(self.prefix.len() + ns.len() + 3 + suffix.len());
+        key.push('{');
+        key.push_str(&self.prefix);
+        key.push('/');
+        key.push_str(ns);
+        key.push('}');
+        key.push_str(suffix);
+        key
     }
 
     /// The keys of namespace `ns`.
     pub(crate) fn ns(&self, ns: &str) -> NsKeys {
-        let tag = format!("{{{}/{}}}", self.prefix, ns);
         NsKeys {
-            index: format!("{tag}:i"),
-            data: format!("{tag}:d"),
-            versions: format!("{tag}:v"),
-            expiry: format!("{tag}:e"),
-            expiring: format!("{tag}:x"),
-            counter: format!("{tag}:c"),
+            index: self.tagged(ns, ":i"),
+            data: self.tagged(ns, ":d"),
+            expiring: self.tagged(ns, ":x"),
+            counter: self.tagged(ns, ":c"),
         }
     }
 
+    /// The records hash of namespace `ns` alone (what reads need).
+    pub(crate) fn data(&self, ns: &str) -> String {
+        self.tagged(ns, ":d")
+    }
+
     /// The namespace registry.
-    pub(crate) fn namespaces(&self) -> String {
-        format!("{{{}}}:ns", self.prefix)
+    pub(crate) fn namespaces(&self) -> &str {
+        &self.registry
     }
 
     /// Globs matching every key of this store and no other store's (for

@@ -1,26 +1,32 @@
 //! The KV tier on Redis, and the helpers the CAS tier shares.
 //!
-//! Every operation is one Lua script ([`scripts`](crate::scripts)) on the
-//! namespace's keys (one hash tag, so one Cluster slot): reads judge
-//! expiry by the store clock's "now" passed as an argument, writes issue
-//! versions from the namespace counter and purge a bounded number of
-//! expired entries. A successful write then adds the namespace to the
-//! store's registry set (a separate command: another slot); listing
-//! filters the registry by a live-entry check per candidate.
+//! Everything about one key — version, expiry, value — is one *record* in
+//! the namespace's `d` hash (layout in `keys.rs`). Reads are a single
+//! `HGET` / `HMGET` (one command is atomic by itself, so no script): the
+//! client decodes the record and judges expiry against the store clock's
+//! "now" (`expiry <= now` is absent, the rule the scripts use). Every
+//! write is one Lua script ([`scripts`](crate::scripts)) on the
+//! namespace's keys (one hash tag, so one Cluster slot) that issues the
+//! version from the namespace counter and purges a bounded number of
+//! expired entries. On a standalone server the same script adds the
+//! namespace to the store's registry set when it creates a key; on a
+//! Cluster the registry lives in another slot, so a successful write is
+//! followed by a separate `SADD`. Listing filters the registry by a
+//! live-entry check per candidate.
 
 use std::ops::Bound;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use redis::{AsyncCommands, Script, ScriptInvocation};
+use redis::{AsyncCommands, ScriptInvocation};
 use storage_core::validate::Validator;
 use storage_core::{
-    At, BatchOp, Capabilities, Context, Cursor, Direction, Entry, Error, Expiry, KvStore,
+    At, BatchOp, Capabilities, Context, Cursor, Direction, Entry, Error, Expiry, KvStore, PutMode,
     PutOptions, Result, ScanPage, ScanRequest, Timestamp, Version,
 };
 use tracing::Instrument;
 
-use crate::backend::RedisStore;
+use crate::backend::{Conn, RedisStore};
 use crate::config::BACKEND;
 use crate::error::map_err;
 use crate::keys::NsKeys;
@@ -64,6 +70,42 @@ pub(crate) fn token(bytes: &[u8]) -> Option<Version> {
     decimal(bytes).map(Version::from_counter)
 }
 
+/// One decoded record (`<version>;<expiry>;<value>`, see `keys.rs`).
+#[derive(Debug)]
+pub(crate) struct Record {
+    pub(crate) version: u64,
+    /// Expiry instant in ms by the store clock; `None`: never.
+    pub(crate) expires: Option<u64>,
+    pub(crate) value: Bytes,
+}
+
+impl Record {
+    /// Decodes a record as stored; `None` if it is not one. The value is
+    /// a slice of `raw`, not a copy.
+    pub(crate) fn decode(raw: Vec<u8>) -> Option<Record> {
+        let a = raw.iter().position(|&b| b == b';')?;
+        let b = a + 1 + raw.get(a + 1..)?.iter().position(|&b| b == b';')?;
+        let version = decimal(&raw[..a])?;
+        let expires = if b == a + 1 {
+            None
+        } else {
+            Some(decimal(&raw[a + 1..b])?)
+        };
+        let value = Bytes::from(raw).slice(b + 1..);
+        Some(Record {
+            version,
+            expires,
+            value,
+        })
+    }
+
+    /// Whether the entry exists at `now_ms` (scripts' rule: an entry with
+    /// `expiry <= now` is absent).
+    pub(crate) fn live_at(&self, now_ms: u64) -> bool {
+        self.expires.is_none_or(|e| e > now_ms)
+    }
+}
+
 /// The string a script compares a presented token with: the canonical
 /// counter, or "" (which no stored version equals) for a token this store
 /// could not have issued.
@@ -80,7 +122,7 @@ pub(crate) fn expiry_arg(expiry: Expiry, now: Timestamp) -> String {
         .map_or_else(String::new, |t| t.as_millis().to_string())
 }
 
-/// Adds the six keys of a namespace to an invocation.
+/// Adds the four keys of a namespace to an invocation.
 pub(crate) fn with_keys<'a>(inv: &mut ScriptInvocation<'a>, keys: &NsKeys) {
     for k in keys.all() {
         inv.key(k);
@@ -109,8 +151,22 @@ impl RedisStore {
         Ok(())
     }
 
-    /// Records that `ns` was written (the registry `list_namespaces` reads).
+    /// The registry key when write scripts maintain the registry
+    /// themselves (a standalone server); `None` on a Cluster, where it
+    /// lives in another slot and [`RedisStore::register`] adds names.
+    pub(crate) fn script_registry(&self) -> Option<&str> {
+        match self.inner.conn {
+            Conn::Single(_) => Some(self.inner.keys.namespaces()),
+            Conn::Cluster(_) => None,
+        }
+    }
+
+    /// Records that `ns` was written (the registry `list_namespaces`
+    /// reads), on a Cluster; on a standalone server the write script did.
     pub(crate) async fn register(&self, op: &'static str, ns: &str) -> Result<()> {
+        if self.script_registry().is_some() {
+            return Ok(());
+        }
         let mut conn = self.conn();
         let _: i64 = conn
             .sadd(self.inner.keys.namespaces(), ns)
@@ -131,40 +187,100 @@ impl RedisStore {
             .map_err(|e| map_err(At::scoped(op, BACKEND, ns), e))
     }
 
-    /// Values and versions at `keys` (live only), by one script.
-    pub(crate) async fn read(
+    /// The live record at `key`, by one `HGET`.
+    pub(crate) async fn read_one(
         &self,
         op: &'static str,
         ns: &str,
-        keys: &[&[u8]],
-    ) -> Result<Vec<Option<(Bytes, Version)>>> {
-        let nk = self.inner.keys.ns(ns);
-        let script: &Script = &scripts::READ;
-        let mut inv = script.prepare_invoke();
-        inv.key(&nk.data).key(&nk.versions).key(&nk.expiry);
-        inv.arg(self.now_ms().to_string());
-        for k in keys {
-            inv.arg(*k);
+        key: &[u8],
+    ) -> Result<Option<Record>> {
+        let now = self.now_ms();
+        let raw: Option<Vec<u8>> = redis::cmd("HGET")
+            .arg(self.inner.keys.data(ns))
+            .arg(key)
+            .query_async(&mut self.conn())
+            .await
+            .map_err(|e| map_err(At::scoped(op, BACKEND, ns), e))?;
+        match raw {
+            None => Ok(None),
+            Some(raw) => {
+                let rec =
+                    Record::decode(raw).ok_or_else(|| malformed(At::scoped(op, BACKEND, ns)))?;
+                Ok(rec.live_at(now).then_some(rec))
+            }
         }
-        let reply = self.run(op, ns, &inv).await?;
-        if reply.len() != keys.len() * 2 {
+    }
+
+    /// The live records at `keys`, by one `HMGET`.
+    pub(crate) async fn read_many(
+        &self,
+        op: &'static str,
+        ns: &str,
+        keys: &[Bytes],
+    ) -> Result<Vec<Option<Record>>> {
+        let now = self.now_ms();
+        let mut cmd = redis::cmd("HMGET");
+        cmd.arg(self.inner.keys.data(ns));
+        for k in keys {
+            cmd.arg(&k[..]);
+        }
+        let raw: Reply = cmd
+            .query_async(&mut self.conn())
+            .await
+            .map_err(|e| map_err(At::scoped(op, BACKEND, ns), e))?;
+        if raw.len() != keys.len() {
             return Err(malformed(At::scoped(op, BACKEND, ns)));
         }
-        reply
-            .chunks_exact(2)
-            .map(|pair| match pair {
-                [Some(value), Some(version)] => token(version)
-                    .map(|v| Some((Bytes::copy_from_slice(value), v)))
+        raw.into_iter()
+            .map(|r| match r {
+                None => Ok(None),
+                Some(raw) => Record::decode(raw)
+                    .map(|rec| rec.live_at(now).then_some(rec))
                     .ok_or_else(|| malformed(At::scoped(op, BACKEND, ns))),
-                _ => Ok(None),
             })
             .collect()
     }
 
+    /// Runs the PUT script for `mode` and registers the namespace after a successful write on a Cluster.
+    /// Reply: {'1', version} or {'0', current or nil}.
+    pub(crate) async fn put_record(
+        &self,
+        op: &'static str,
+        ns: &str,
+        key: &[u8],
+        value: &[u8],
+        expiry: Expiry,
+        mode: &PutMode,
+    ) -> Result<Reply> {
+        let (mode, want) = match mode {
+            PutMode::Overwrite => ("o", String::new()),
+            PutMode::Create => ("c", String::new()),
+            PutMode::Update(v) => ("u", expected(v)),
+        };
+        let now = self.inner.clock.now();
+        let nk = self.inner.keys.ns(ns);
+        let mut inv = scripts::PUT.prepare_invoke();
+        with_keys(&mut inv, &nk);
+        if let Some(registry) = self.script_registry() {
+            inv.key(registry);
+        }
+        inv.arg(now.as_millis().to_string())
+            .arg(key)
+            .arg(value)
+            .arg(expiry_arg(expiry, now))
+            .arg(mode)
+            .arg(&want)
+            .arg(ns);
+        let reply = self.run(op, ns, &inv).await?;
+        if matches!(reply.first(), Some(Some(ok)) if ok == b"1") {
+            self.register(op, ns).await?;
+        }
+        Ok(reply)
+    }
+
     async fn kv_get(&self, ns: &str, key: &[u8]) -> Result<Option<Bytes>> {
         self.check().ns_key("get", ns, key)?;
-        let mut found = self.read("get", ns, &[key]).await?;
-        Ok(found.pop().flatten().map(|(value, _)| value))
+        Ok(self.read_one("get", ns, key).await?.map(|r| r.value))
     }
 
     async fn kv_get_many(&self, ns: &str, keys: &[Bytes]) -> Result<Vec<Option<Bytes>>> {
@@ -172,30 +288,18 @@ impl RedisStore {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        let refs: Vec<&[u8]> = keys.iter().map(|k| &k[..]).collect();
-        let found = self.read("get_many", ns, &refs).await?;
-        Ok(found
-            .into_iter()
-            .map(|f| f.map(|(value, _)| value))
-            .collect())
+        let found = self.read_many("get_many", ns, keys).await?;
+        Ok(found.into_iter().map(|f| f.map(|r| r.value)).collect())
     }
 
     async fn kv_put(&self, ns: &str, key: &[u8], value: Bytes, options: PutOptions) -> Result<()> {
         self.check().ns_key_value("put", ns, key, &value)?;
         self.check_ttl("put", options.expiry)?;
-        let now = self.inner.clock.now();
-        let nk = self.inner.keys.ns(ns);
-        let mut inv = scripts::PUT.prepare_invoke();
-        with_keys(&mut inv, &nk);
-        inv.arg(now.as_millis().to_string())
-            .arg(key)
-            .arg(&value[..])
-            .arg(expiry_arg(options.expiry, now))
-            .arg("o")
-            .arg("");
-        let reply = self.run("put", ns, &inv).await?;
+        let reply = self
+            .put_record("put", ns, key, &value, options.expiry, &PutMode::Overwrite)
+            .await?;
         match reply.first() {
-            Some(Some(ok)) if ok == b"1" => self.register("put", ns).await,
+            Some(Some(ok)) if ok == b"1" => Ok(()),
             _ => Err(malformed(At::scoped("put", BACKEND, ns))),
         }
     }
@@ -227,7 +331,10 @@ impl RedisStore {
         let nk = self.inner.keys.ns(ns);
         let mut inv = scripts::BATCH.prepare_invoke();
         with_keys(&mut inv, &nk);
-        inv.arg(now.as_millis().to_string());
+        if let Some(registry) = self.script_registry() {
+            inv.key(registry);
+        }
+        inv.arg(now.as_millis().to_string()).arg(ns);
         let mut wrote = false;
         for op in &ops {
             match op {
@@ -262,10 +369,7 @@ impl RedisStore {
         };
         let nk = self.inner.keys.ns(ns);
         let mut inv = scripts::SCAN.prepare_invoke();
-        inv.key(&nk.index)
-            .key(&nk.data)
-            .key(&nk.versions)
-            .key(&nk.expiry);
+        inv.key(&nk.index).key(&nk.data);
         inv.arg(self.now_ms().to_string())
             .arg(lex_bound(&lo, b"-"))
             .arg(lex_bound(&hi, b"+"))
@@ -277,25 +381,22 @@ impl RedisStore {
             });
         let reply = self.run("scan", ns, &inv).await?;
         let bad = || malformed(At::scoped("scan", BACKEND, ns));
-        let (more, rest) = reply.split_first().ok_or_else(bad)?;
-        let more = matches!(more, Some(m) if m == b"1");
-        if rest.len() % 4 != 0 {
+        let mut reply = reply.into_iter();
+        let more = matches!(reply.next().ok_or_else(bad)?, Some(m) if m == b"1");
+        if reply.len() % 2 != 0 {
             return Err(bad());
         }
-        let mut entries = Vec::with_capacity(rest.len() / 4);
-        for e in rest.chunks_exact(4) {
-            let [Some(key), Some(value), Some(version), expires] = e else {
+        let mut entries = Vec::with_capacity(reply.len() / 2);
+        while let (Some(key), Some(rec)) = (reply.next(), reply.next()) {
+            let (Some(key), Some(rec)) = (key, rec) else {
                 return Err(bad());
             };
-            let expires_at = match expires {
-                Some(ms) => Some(Timestamp::from_millis(decimal(ms).ok_or_else(bad)?)),
-                None => None,
-            };
+            let rec = Record::decode(rec).ok_or_else(bad)?;
             entries.push(Entry {
-                key: Bytes::copy_from_slice(key),
-                value: Bytes::copy_from_slice(value),
-                version: Some(token(version).ok_or_else(bad)?),
-                expires_at,
+                key: Bytes::from(key),
+                value: rec.value,
+                version: Some(Version::from_counter(rec.version)),
+                expires_at: rec.expires.map(Timestamp::from_millis),
             });
         }
         let cursor = if more {
@@ -306,25 +407,29 @@ impl RedisStore {
         Ok(ScanPage { entries, cursor })
     }
 
+    /// Whether namespace `ns` holds a live entry.
+    async fn ns_live(&self, at: At<'_>, ns: &str) -> Result<bool> {
+        let nk = self.inner.keys.ns(ns);
+        let reply: Reply = scripts::LIVE
+            .key(&nk.index)
+            .key(&nk.expiring)
+            .arg(self.now_ms().to_string())
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(|e| map_err(at, e))?;
+        Ok(matches!(reply.first(), Some(Some(v)) if v == b"1"))
+    }
+
     async fn kv_list_namespaces(&self) -> Result<Vec<String>> {
         let at = At::new("list_namespaces", BACKEND);
-        let mut conn = self.conn();
-        let candidates: Vec<String> = conn
+        let candidates: Vec<String> = self
+            .conn()
             .smembers(self.inner.keys.namespaces())
             .await
             .map_err(|e| map_err(at, e))?;
-        let now = self.now_ms().to_string();
         let mut live = Vec::new();
         for ns in candidates {
-            let nk = self.inner.keys.ns(&ns);
-            let reply: Reply = scripts::LIVE
-                .key(&nk.index)
-                .key(&nk.expiring)
-                .arg(&now)
-                .invoke_async(&mut conn)
-                .await
-                .map_err(|e| map_err(at, e))?;
-            if matches!(reply.first(), Some(Some(v)) if v == b"1") {
+            if self.ns_live(at, &ns).await? {
                 live.push(ns);
             }
         }
@@ -336,29 +441,28 @@ impl RedisStore {
         self.check().namespace("drop_namespace", ns)?;
         let nk = self.inner.keys.ns(ns);
         let mut inv = scripts::DROP.prepare_invoke();
-        for k in nk.all().iter().take(5) {
-            inv.key(*k);
+        inv.key(&nk.index).key(&nk.data).key(&nk.expiring);
+        let registry = self.script_registry();
+        if let Some(registry) = registry {
+            inv.key(registry);
         }
-        inv.arg(self.now_ms().to_string());
+        inv.arg(self.now_ms().to_string()).arg(ns);
         let reply = self.run("drop_namespace", ns, &inv).await?;
         let held = matches!(reply.first(), Some(Some(v)) if v == b"1");
-        let at = At::scoped("drop_namespace", BACKEND, ns);
-        let mut conn = self.conn();
-        let _: i64 = conn
-            .srem(self.inner.keys.namespaces(), ns)
-            .await
-            .map_err(|e| map_err(at, e))?;
-        // A write that raced with the drop may have registered the name
-        // before the SREM: if the namespace is live again, re-register it.
-        let live: Reply = scripts::LIVE
-            .key(&nk.index)
-            .key(&nk.expiring)
-            .arg(self.now_ms().to_string())
-            .invoke_async(&mut conn)
-            .await
-            .map_err(|e| map_err(at, e))?;
-        if matches!(live.first(), Some(Some(v)) if v == b"1") {
-            self.register("drop_namespace", ns).await?;
+        if registry.is_none() {
+            // Cluster: the registry is in another slot, so it is updated
+            // apart from the drop. A write that raced with the drop may
+            // have registered the name before the SREM: if the namespace
+            // is live again, re-register it.
+            let at = At::scoped("drop_namespace", BACKEND, ns);
+            let _: i64 = self
+                .conn()
+                .srem(self.inner.keys.namespaces(), ns)
+                .await
+                .map_err(|e| map_err(at, e))?;
+            if self.ns_live(at, ns).await? {
+                self.register("drop_namespace", ns).await?;
+            }
         }
         Ok(held)
     }

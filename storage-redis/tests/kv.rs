@@ -3,63 +3,27 @@
 //! layout, purging, counters that survive a drop, foreign key types.
 //!
 //! Each test starts a throwaway `redis-server` on a free loopback port
-//! (no persistence) and kills it at the end, like the harness; when
-//! `REDIS_URL` is set that server is used instead, with a unique prefix.
+//! (no persistence; `storage_redis::testing::RedisServer`) and kills it at
+//! the end, like the harness; when `REDIS_URL` is set that server is used
+//! instead, with a unique prefix.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use storage_core::{
-    AtomicKv, Error, Expiry, KvStore, ManualClock, PutMode, PutOptions, ScanRequest, Timestamp,
-    Version,
+    AtomicKv, Clock, Error, Expiry, KvStore, ManualClock, PutMode, PutOptions, ScanRequest,
+    Timestamp, Version,
 };
+use storage_redis::testing::RedisServer;
 use storage_redis::{RedisConfig, RedisStore};
 
-struct Server {
-    url: String,
-    child: Option<Child>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(child) = &mut self.child {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-fn server() -> Server {
-    if let Ok(url) = std::env::var("REDIS_URL") {
-        return Server { url, child: None };
-    }
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-        .args(["--save", "", "--appendonly", "no", "--protected-mode", "no"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("redis-server must be installed to run these tests");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "redis-server did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Server {
-        url: format!("redis://127.0.0.1:{port}/"),
-        child: Some(child),
-    }
+fn server() -> RedisServer {
+    RedisServer::start()
+        .expect("redis-server must be installed to run these tests (or set REDIS_URL)")
 }
 
 static NEXT: AtomicU64 = AtomicU64::new(0);
@@ -69,7 +33,7 @@ struct Fixture {
     clock: ManualClock,
     raw: redis::aio::MultiplexedConnection,
     prefix: String,
-    _server: Server,
+    _server: RedisServer,
 }
 
 impl Fixture {
@@ -87,12 +51,12 @@ async fn fixture() -> Fixture {
     );
     let clock = ManualClock::at_fixed_start();
     let store = RedisStore::connect_with_clock(
-        RedisConfig::standalone(server.url.clone(), prefix.clone()),
+        RedisConfig::standalone(server.url(), prefix.clone()),
         Arc::new(clock.clone()),
     )
     .await
     .unwrap();
-    let raw = redis::Client::open(server.url.as_str())
+    let raw = redis::Client::open(server.url())
         .unwrap()
         .get_multiplexed_async_connection()
         .await
@@ -126,13 +90,7 @@ async fn writes_purge_expired_entries_from_every_structure() {
         .await
         .unwrap();
     let mut sizes = Vec::new();
-    for (suffix, cmd) in [
-        ("i", "ZCARD"),
-        ("d", "HLEN"),
-        ("v", "HLEN"),
-        ("e", "HLEN"),
-        ("x", "ZCARD"),
-    ] {
+    for (suffix, cmd) in [("i", "ZCARD"), ("d", "HLEN"), ("x", "ZCARD")] {
         let n: i64 = redis::cmd(cmd)
             .arg(f.key("ns", suffix))
             .query_async(&mut f.raw)
@@ -140,7 +98,7 @@ async fn writes_purge_expired_entries_from_every_structure() {
             .unwrap();
         sizes.push(n);
     }
-    assert_eq!(sizes, [1, 1, 1, 0, 0]);
+    assert_eq!(sizes, [1, 1, 0]);
     // No Redis expirations are ever set.
     let ttl: i64 = redis::cmd("PTTL")
         .arg(f.key("ns", "d"))
@@ -148,6 +106,91 @@ async fn writes_purge_expired_entries_from_every_structure() {
         .await
         .unwrap();
     assert_eq!(ttl, -1);
+    f.store.destroy().await.unwrap();
+}
+
+#[tokio::test]
+async fn one_record_per_key_holds_version_expiry_and_value() {
+    let mut f = fixture().await;
+    let now = f.clock.now().as_millis();
+    let hget = |f: &Fixture| redis::cmd("HGET").arg(f.key("ns", "d")).arg("k").clone();
+    // Values are stored verbatim after the header, separators and all.
+    let v1 = f
+        .store
+        .put_if(
+            "ns",
+            b"k",
+            b("a;b;\0c"),
+            PutMode::Create,
+            PutOptions::default(),
+        )
+        .await
+        .unwrap();
+    let rec: Vec<u8> = hget(&f).query_async(&mut f.raw).await.unwrap();
+    assert_eq!(rec, format!("{v1};;a;b;\0c").into_bytes());
+    let v2 = f
+        .store
+        .put_if(
+            "ns",
+            b"k",
+            b(";"),
+            PutMode::Update(v1),
+            PutOptions::ttl(Duration::from_secs(1)),
+        )
+        .await
+        .unwrap();
+    let rec: Vec<u8> = hget(&f).query_async(&mut f.raw).await.unwrap();
+    assert_eq!(rec, format!("{v2};{};;", now + 1000).into_bytes());
+    let score: u64 = redis::cmd("ZSCORE")
+        .arg(f.key("ns", "x"))
+        .arg("k")
+        .query_async(&mut f.raw)
+        .await
+        .unwrap();
+    assert_eq!(score, now + 1000);
+    // The client judges expiry by the store clock: live until the instant,
+    // absent from it on, and reads write nothing.
+    f.clock.advance(Duration::from_millis(999));
+    assert_eq!(f.store.get("ns", b"k").await.unwrap(), Some(b(";")));
+    let got = f.store.get_versioned("ns", b"k").await.unwrap().unwrap();
+    assert_eq!(got.version, v2);
+    f.clock.advance(Duration::from_millis(1));
+    assert_eq!(f.store.get("ns", b"k").await.unwrap(), None);
+    assert!(f.store.get_versioned("ns", b"k").await.unwrap().is_none());
+    assert_eq!(f.store.get_many("ns", &[b("k")]).await.unwrap(), [None]);
+    let n: i64 = redis::cmd("HLEN")
+        .arg(f.key("ns", "d"))
+        .query_async(&mut f.raw)
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    // Overwriting without a TTL takes the key out of the expiry zset.
+    f.store
+        .put("ns", b"k", b("z"), PutOptions::default())
+        .await
+        .unwrap();
+    let n: i64 = redis::cmd("ZCARD")
+        .arg(f.key("ns", "x"))
+        .query_async(&mut f.raw)
+        .await
+        .unwrap();
+    assert_eq!(n, 0);
+    // On a standalone server the write scripts keep the registry: the
+    // creating write adds the namespace, the drop removes it.
+    let registry = format!("{{{}}}:ns", f.prefix);
+    let names: Vec<String> = redis::cmd("SMEMBERS")
+        .arg(&registry)
+        .query_async(&mut f.raw)
+        .await
+        .unwrap();
+    assert_eq!(names, ["ns"]);
+    assert!(f.store.drop_namespace("ns").await.unwrap());
+    let names: Vec<String> = redis::cmd("SMEMBERS")
+        .arg(&registry)
+        .query_async(&mut f.raw)
+        .await
+        .unwrap();
+    assert!(names.is_empty());
     f.store.destroy().await.unwrap();
 }
 

@@ -1,0 +1,556 @@
+//! Hostile input and hostile neighbours: over-limit keys, values and
+//! names are refused with nothing written (checked with a raw `SCAN` of
+//! the prefix); names with `:` and `/` are valid and never collide; key
+//! bytes that mean something to Redis or Lua round-trip and scan in byte
+//! order; keys of the wrong type left under a namespace by someone else
+//! make that namespace's calls fail with a typed error while the rest of
+//! the store keeps working.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use bytes::Bytes;
+use common::{b, keys_of, server, standalone, unique_prefix};
+use storage_core::{
+    AtomicKv, BatchOp, Condition, Error, KvStore, ManualClock, PutMode, PutOptions, ScanRequest,
+    TxOp, Version,
+};
+use storage_redis::testing::keys_matching;
+use storage_redis::{RedisConfig, RedisStore, CAPABILITIES};
+
+fn assert_invalid<T: std::fmt::Debug>(what: &str, result: Result<T, Error>) {
+    assert!(
+        matches!(result, Err(Error::InvalidInput { .. })),
+        "{what}: expected InvalidInput, got {result:?}"
+    );
+}
+
+async fn raw(url: &str) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(url)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn over_limit_keys_and_values_are_refused_and_nothing_is_written() {
+    let server = server();
+    let prefix = unique_prefix("hl");
+    let store = standalone(server.url(), &prefix, &ManualClock::at_fixed_start()).await;
+    let long_key = Bytes::from(vec![b'k'; CAPABILITIES.max_key_size + 1]);
+    let big = Bytes::from(vec![b'v'; CAPABILITIES.max_value_size + 1]);
+    let none = PutOptions::default();
+
+    assert_invalid(
+        "put long key",
+        store.put("ns", &long_key, b("v"), none).await,
+    );
+    assert_invalid("put empty key", store.put("ns", b"", b("v"), none).await);
+    assert_invalid(
+        "put big value",
+        store.put("ns", b"k", big.clone(), none).await,
+    );
+    assert_invalid("get long key", store.get("ns", &long_key).await);
+    assert_invalid("delete long key", store.delete("ns", &long_key).await);
+    assert_invalid(
+        "get_many long key",
+        store.get_many("ns", &[b("ok"), long_key.clone()]).await,
+    );
+    assert_invalid(
+        "put_if long key",
+        store
+            .put_if("ns", &long_key, b("v"), PutMode::Create, none)
+            .await,
+    );
+    assert_invalid(
+        "put_if big value",
+        store
+            .put_if("ns", b"k", big.clone(), PutMode::Overwrite, none)
+            .await,
+    );
+    assert_invalid(
+        "delete_if long key",
+        store.delete_if("ns", &long_key, &Version::new("1")).await,
+    );
+    assert_invalid(
+        "write_batch with one big value",
+        store
+            .write_batch(
+                "ns",
+                vec![
+                    BatchOp::Put {
+                        key: b("fine"),
+                        value: b("v"),
+                        options: none,
+                    },
+                    BatchOp::Put {
+                        key: b("big"),
+                        value: big.clone(),
+                        options: none,
+                    },
+                ],
+            )
+            .await,
+    );
+    assert_invalid(
+        "transact with one long key",
+        store
+            .transact(vec![
+                TxOp::put("ns", b("fine"), b("v")),
+                TxOp::put("ns", long_key.clone(), b("v")),
+            ])
+            .await,
+    );
+    assert_invalid(
+        "transact with one big value",
+        store
+            .transact(vec![
+                TxOp::put("ns", b("fine"), b("v")),
+                TxOp::put("other", b("big"), big.clone()),
+            ])
+            .await,
+    );
+    assert_invalid(
+        "transact over the op limit",
+        store
+            .transact(
+                (0..=CAPABILITIES.max_transaction_ops)
+                    .map(|i| TxOp::put("ns", Bytes::from(format!("k{i}")), b("v")))
+                    .collect(),
+            )
+            .await,
+    );
+    assert_invalid(
+        "scan over the page limit",
+        store
+            .scan(
+                "ns",
+                ScanRequest::all().with_limit(CAPABILITIES.max_scan_limit + 1),
+            )
+            .await,
+    );
+    let left = keys_of(server.url(), &prefix);
+    assert!(left.is_empty(), "refused writes left keys: {left:?}");
+    assert!(store.list_namespaces().await.unwrap().is_empty());
+
+    // Exactly at the limits is fine.
+    let max_key = Bytes::from(vec![b'k'; CAPABILITIES.max_key_size]);
+    let max_value = Bytes::from(vec![b'v'; CAPABILITIES.max_value_size]);
+    store
+        .put("ns", &max_key, max_value.clone(), none)
+        .await
+        .unwrap();
+    assert_eq!(store.get("ns", &max_key).await.unwrap(), Some(max_value));
+    store.destroy().await.unwrap();
+}
+
+#[tokio::test]
+async fn bad_namespace_names_are_refused_and_nothing_is_written() {
+    let server = server();
+    let prefix = unique_prefix("hn");
+    let store = standalone(server.url(), &prefix, &ManualClock::at_fixed_start()).await;
+    let too_long = "n".repeat(CAPABILITIES.max_namespace_size + 1);
+    let none = PutOptions::default();
+    for ns in [
+        "{",
+        "}",
+        "a{b",
+        "a}b",
+        "{a}",
+        "*",
+        "a*",
+        "a?",
+        "a\nb",
+        "a b",
+        " ",
+        "",
+        "ü",
+        "a\0b",
+        too_long.as_str(),
+    ] {
+        let what = format!("{ns:?}");
+        assert_invalid(&what, store.put(ns, b"k", b("v"), none).await);
+        assert_invalid(&what, store.get(ns, b"k").await);
+        assert_invalid(&what, store.delete(ns, b"k").await);
+        assert_invalid(&what, store.scan(ns, ScanRequest::all()).await);
+        assert_invalid(&what, store.drop_namespace(ns).await);
+        assert_invalid(
+            &what,
+            store.put_if(ns, b"k", b("v"), PutMode::Create, none).await,
+        );
+        assert_invalid(&what, store.get_versioned(ns, b"k").await);
+        assert_invalid(
+            &what,
+            store
+                .write_batch(
+                    ns,
+                    vec![BatchOp::Put {
+                        key: b("k"),
+                        value: b("v"),
+                        options: none,
+                    }],
+                )
+                .await,
+        );
+        assert_invalid(
+            &what,
+            store
+                .transact(vec![
+                    TxOp::put("fine", b("k"), b("v")),
+                    TxOp::put(ns, b("k"), b("v")),
+                ])
+                .await,
+        );
+    }
+    let left = keys_of(server.url(), &prefix);
+    assert!(left.is_empty(), "refused writes left keys: {left:?}");
+
+    // The longest allowed name works.
+    let longest = "n".repeat(CAPABILITIES.max_namespace_size);
+    store.put(&longest, b"k", b("v"), none).await.unwrap();
+    assert_eq!(store.get(&longest, b"k").await.unwrap(), Some(b("v")));
+    store.destroy().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_prefix_that_could_break_the_hash_tag_is_refused_at_connect() {
+    let server = server();
+    for prefix in ["a{b", "a}b", "{", "}", "a*", "a b", ""] {
+        let result = RedisStore::connect(RedisConfig::standalone(server.url(), prefix)).await;
+        assert_invalid(&format!("prefix {prefix:?}"), result);
+    }
+    let result =
+        RedisStore::connect(RedisConfig::cluster(vec![server.url().to_owned()], "x{y")).await;
+    assert_invalid("cluster prefix with a brace", result);
+}
+
+#[tokio::test]
+async fn names_with_colons_and_slashes_are_valid_and_never_collide() {
+    let server = server();
+    let prefix = unique_prefix("hc");
+    let store = standalone(server.url(), &prefix, &ManualClock::at_fixed_start()).await;
+    // "a:d", "a:i" look like the key suffixes of namespace "a"; "a/b"
+    // shares its tag's start.
+    let nss = ["a", "a:d", "a:i", "a/b", "a/b:c", "a:", "a/", ":", "/"];
+    for ns in nss {
+        for k in ["d", "i", "k", "a"] {
+            store
+                .put(
+                    ns,
+                    k.as_bytes(),
+                    b(&format!("{ns}|{k}")),
+                    PutOptions::default(),
+                )
+                .await
+                .unwrap();
+        }
+        store
+            .put_if(ns, b"cas", b(ns), PutMode::Create, PutOptions::default())
+            .await
+            .unwrap();
+    }
+    for ns in nss {
+        let page = store.scan(ns, ScanRequest::all()).await.unwrap();
+        let got: Vec<(Bytes, Bytes)> = page.entries.into_iter().map(|e| (e.key, e.value)).collect();
+        let want: Vec<(Bytes, Bytes)> = ["a", "cas", "d", "i", "k"]
+            .iter()
+            .map(|k| {
+                let value = if *k == "cas" {
+                    b(ns)
+                } else {
+                    b(&format!("{ns}|{k}"))
+                };
+                (b(k), value)
+            })
+            .collect();
+        assert_eq!(got, want, "namespace {ns}");
+    }
+    let mut listed = store.list_namespaces().await.unwrap();
+    listed.sort();
+    let mut want: Vec<String> = nss.iter().map(|s| (*s).to_owned()).collect();
+    want.sort();
+    assert_eq!(listed, want);
+
+    assert!(store.drop_namespace("a").await.unwrap());
+    assert_eq!(store.get("a", b"k").await.unwrap(), None);
+    for ns in &nss[1..] {
+        assert_eq!(
+            store.get(ns, b"k").await.unwrap(),
+            Some(b(&format!("{ns}|k"))),
+            "dropping \"a\" touched {ns}"
+        );
+    }
+    store.destroy().await.unwrap();
+}
+
+#[tokio::test]
+async fn binary_keys_round_trip_and_scan_in_byte_order() {
+    let server = server();
+    let prefix = unique_prefix("hb");
+    let store = standalone(server.url(), &prefix, &ManualClock::at_fixed_start()).await;
+    let keys: Vec<&[u8]> = vec![
+        b"{",
+        b"}",
+        b"{x}",
+        b"\0",
+        b"\0\0",
+        b"a\0b",
+        b"\xff",
+        b"\xff\xfe",
+        b"\xfe\xff",
+        b"*",
+        b"a*",
+        b"?",
+        b"[",
+        b"(",
+        b"-",
+        b"+",
+        b"%s",
+        b"\r\n",
+        b" ",
+        b"\\",
+        b"\x80",
+    ];
+    for (i, k) in keys.iter().enumerate() {
+        store
+            .put(
+                "ns",
+                k,
+                Bytes::from(vec![i as u8, 0, 255]),
+                PutOptions::default(),
+            )
+            .await
+            .unwrap();
+    }
+    for (i, k) in keys.iter().enumerate() {
+        assert_eq!(
+            store.get("ns", k).await.unwrap(),
+            Some(Bytes::from(vec![i as u8, 0, 255])),
+            "key {k:?}"
+        );
+    }
+    let mut sorted: Vec<Bytes> = keys.iter().map(|k| Bytes::copy_from_slice(k)).collect();
+    sorted.sort();
+    // Page by page, forward and reverse.
+    for reverse in [false, true] {
+        let mut got = Vec::new();
+        let mut cursor = None;
+        loop {
+            let mut request = ScanRequest::all().with_limit(3).with_cursor(cursor);
+            if reverse {
+                request = request.reversed();
+            }
+            let page = store.scan("ns", request).await.unwrap();
+            got.extend(page.entries.into_iter().map(|e| e.key));
+            match page.cursor {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        let mut want = sorted.clone();
+        if reverse {
+            want.reverse();
+        }
+        assert_eq!(got, want, "reverse: {reverse}");
+    }
+    // Ranges and prefixes whose bounds are such bytes.
+    let page = store
+        .scan("ns", ScanRequest::prefix(Bytes::from_static(b"\xff")))
+        .await;
+    let page = page.unwrap();
+    let got: Vec<Bytes> = page.entries.into_iter().map(|e| e.key).collect();
+    assert_eq!(
+        got,
+        [Bytes::from_static(b"\xff"), Bytes::from_static(b"\xff\xfe")]
+    );
+    let page = store
+        .scan("ns", ScanRequest::range(b("\0"), b("(")))
+        .await
+        .unwrap();
+    let got: Vec<Bytes> = page.entries.into_iter().map(|e| e.key).collect();
+    let want: Vec<Bytes> = sorted
+        .iter()
+        .filter(|k| k.as_ref() >= b"\0".as_slice() && k.as_ref() < b"(".as_slice())
+        .cloned()
+        .collect();
+    assert_eq!(got, want);
+    for k in &keys {
+        assert!(store.delete("ns", k).await.unwrap(), "key {k:?}");
+    }
+    assert!(store.list_namespaces().await.unwrap().is_empty());
+    store.destroy().await.unwrap();
+}
+
+/// The calls of both tiers on one namespace; each must fail with
+/// `InvalidInput` when the namespace's keys have a foreign type.
+async fn every_call_is_invalid(store: &RedisStore, ns: &str) {
+    let none = PutOptions::default();
+    assert_invalid("get", store.get(ns, b"k1").await);
+    assert_invalid("get_many", store.get_many(ns, &[b("k1"), b("k2")]).await);
+    assert_invalid("put", store.put(ns, b"k1", b("x"), none).await);
+    assert_invalid("delete", store.delete(ns, b"k1").await);
+    assert_invalid(
+        "write_batch",
+        store
+            .write_batch(
+                ns,
+                vec![
+                    BatchOp::Put {
+                        key: b("k9"),
+                        value: b("x"),
+                        options: none,
+                    },
+                    BatchOp::Delete { key: b("k1") },
+                ],
+            )
+            .await,
+    );
+    assert_invalid("scan", store.scan(ns, ScanRequest::all()).await);
+    assert_invalid(
+        "scan reverse",
+        store.scan(ns, ScanRequest::all().reversed()).await,
+    );
+    assert_invalid("drop_namespace", store.drop_namespace(ns).await);
+    assert_invalid("get_versioned", store.get_versioned(ns, b"k1").await);
+    assert_invalid(
+        "put_if create",
+        store
+            .put_if(ns, b"new", b("x"), PutMode::Create, none)
+            .await,
+    );
+    assert_invalid(
+        "put_if overwrite",
+        store
+            .put_if(ns, b"k1", b("x"), PutMode::Overwrite, none)
+            .await,
+    );
+    assert_invalid(
+        "put_if update",
+        store
+            .put_if(ns, b"k1", b("x"), PutMode::Update(Version::new("1")), none)
+            .await,
+    );
+    assert_invalid(
+        "delete_if",
+        store.delete_if(ns, b"k1", &Version::new("1")).await,
+    );
+    assert_invalid(
+        "transact",
+        store
+            .transact(vec![
+                TxOp::put(ns, b("t"), b("x")),
+                TxOp::check(ns, b("k1"), Condition::Exists),
+            ])
+            .await,
+    );
+    assert_invalid(
+        "transact unconditional",
+        store
+            .transact(vec![
+                TxOp::put(ns, b("t"), b("x")),
+                TxOp::delete(ns, b("k2")),
+            ])
+            .await,
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn foreign_key_types_fail_one_namespace_with_a_typed_error_and_spare_the_rest() {
+    let server = server();
+    let prefix = unique_prefix("hw");
+    let store = standalone(server.url(), &prefix, &ManualClock::at_fixed_start()).await;
+    let none = PutOptions::default();
+    for ns in ["victim", "bystander"] {
+        for k in ["k1", "k2", "k3"] {
+            store
+                .put(ns, k.as_bytes(), b(&format!("{ns}-{k}")), none)
+                .await
+                .unwrap();
+        }
+    }
+    store
+        .put(
+            "victim",
+            b"ttl",
+            b("t"),
+            PutOptions::ttl(std::time::Duration::from_secs(60)),
+        )
+        .await
+        .unwrap();
+    // Every key of the victim's hash tag, whatever the layout is.
+    let tag = format!("{{{prefix}/victim}}*");
+    let victim_keys = keys_matching(server.url(), &tag).unwrap();
+    assert!(victim_keys.len() >= 2, "found {victim_keys:?}");
+    let mut raw = raw(server.url()).await;
+
+    // Round 1: each becomes a string; round 2: each becomes a list.
+    for round in ["string", "list"] {
+        for k in &victim_keys {
+            let _: i64 = redis::cmd("DEL")
+                .arg(k)
+                .query_async(&mut raw)
+                .await
+                .unwrap();
+            if round == "string" {
+                let _: () = redis::cmd("SET")
+                    .arg(k)
+                    .arg("someone else's")
+                    .query_async(&mut raw)
+                    .await
+                    .unwrap();
+            } else {
+                let _: i64 = redis::cmd("LPUSH")
+                    .arg(k)
+                    .arg("someone else's")
+                    .query_async(&mut raw)
+                    .await
+                    .unwrap();
+            }
+        }
+        every_call_is_invalid(&store, "victim").await;
+
+        // The other namespace still holds its data and takes writes.
+        assert_eq!(
+            store.get("bystander", b"k1").await.unwrap(),
+            Some(b("bystander-k1"))
+        );
+        let page = store.scan("bystander", ScanRequest::all()).await.unwrap();
+        assert_eq!(page.entries.len(), 3, "{round}");
+        let v = store
+            .put_if("bystander", round.as_bytes(), b("x"), PutMode::Create, none)
+            .await
+            .unwrap();
+        store
+            .transact(vec![
+                TxOp::put("bystander", b("tx"), b(round)),
+                TxOp::check("bystander", Bytes::from(round), Condition::Version(v)),
+            ])
+            .await
+            .unwrap();
+        assert_eq!(store.get("bystander", b"tx").await.unwrap(), Some(b(round)));
+        store.delete("bystander", b"tx").await.unwrap();
+        store.delete("bystander", round.as_bytes()).await.unwrap();
+
+        // Listing walks every registered namespace, the broken one too:
+        // it either skips it or reports it as invalid input; it never
+        // panics or returns another namespace's data as the victim's.
+        match store.list_namespaces().await {
+            Ok(names) => assert!(names.contains(&"bystander".to_owned()), "{names:?}"),
+            Err(e) => assert!(matches!(e, Error::InvalidInput { .. }), "{e:?}"),
+        }
+
+        // The foreign keys were left as they were.
+        for k in &victim_keys {
+            let kind: String = redis::cmd("TYPE")
+                .arg(k)
+                .query_async(&mut raw)
+                .await
+                .unwrap();
+            assert_eq!(kind, round, "{}", String::from_utf8_lossy(k));
+        }
+    }
+    store.destroy().await.unwrap();
+    assert!(keys_of(server.url(), &prefix).is_empty());
+}
