@@ -4,15 +4,17 @@
 //! ```sh
 //! cargo bench -p storage-redis --bench vs_raw                  # BENCH_SECONDS=2 per side per row
 //! BENCH_SECONDS=5 cargo bench -p storage-redis --bench vs_raw  # longer
+//! BENCH_ONLY=get,put cargo bench -p storage-redis --bench vs_raw   # some rows (get, put, cas, queue)
 //! ```
 //!
 //! The bench starts its own throwaway `redis-server` on a free loopback
-//! port ([`RedisServer::spawn`]; never a shared server), preloads 10k keys
-//! of 100-byte values, and measures every workload at concurrency 1 and 64
-//! on a multi-thread tokio runtime with 2 workers. Concurrency *c* is *c*
-//! tokio tasks sharing one store (so one multiplexed connection); every
-//! raw side likewise shares one `redis::aio::MultiplexedConnection` (the
-//! crate's defaults: no response timeout).
+//! port ([`RedisServer::spawn`]; never a shared server; its pid is printed
+//! for `perf`), preloads 10k keys of 100-byte values, and measures every
+//! workload at concurrency 1 and 64 on a multi-thread tokio runtime with
+//! 2 workers. Concurrency *c* is *c* tokio tasks sharing one store (so one
+//! multiplexed connection); every raw side likewise shares one
+//! `redis::aio::MultiplexedConnection` (the crate's defaults: no response
+//! timeout).
 //!
 //! # Sides
 //!
@@ -24,11 +26,14 @@
 //!   checks `ver` then sets both; for the queue a minimal reliable queue
 //!   (`LPUSH` send, `LMOVE` to a processing list as receive, `LREM` ack).
 //! - **raw same-work**: the raw connection issuing exactly the commands
-//!   the adapter issues, on the adapter's own keys — the script texts are
-//!   the adapter's own (`src/scripts.rs` and `src/keys.rs` are compiled
-//!   into this bench with `#[path]`), so adapter ÷ same-work isolates the
-//!   adapter's client-side cost (trait futures, validation, the
-//!   `ConnectionManager` and its response timeout, spans, reply decoding).
+//!   the adapter issues, on the adapter's own keys: `HGET` of the key's
+//!   record (and decoding it) for get; the adapter's `PUT` script by
+//!   `EVALSHA` with the same keys and arguments for put; both for CAS.
+//!   The script texts and key names are the adapter's own
+//!   (`src/scripts.rs` and `src/keys.rs` are compiled into this bench
+//!   with `#[path]`), so adapter ÷ same-work isolates the adapter's
+//!   client-side cost (trait futures, validation, the `ConnectionManager`
+//!   and its response timeout, spans, reply decoding).
 //! - **redis-benchmark**: `redis-benchmark -t set,get -n N -c {1,64} -P 1
 //!   -d 100 -r 10000 --csv` against the same server right after the KV
 //!   rows (`N` sized to run about `BENCH_SECONDS`).
@@ -36,9 +41,11 @@
 //! Workloads: `get` and `put` (overwrite) of random keys among the 10k;
 //! CAS = `get_versioned` + `put_if(Update)` (one op = the pair), each task
 //! on its own keys (key index ≡ task mod c) so every CAS succeeds; queue
-//! = send → receive → ack of one message. A row's sides alternate in
-//! three rounds of `BENCH_SECONDS / 3` each (order rotated) so drift on a
-//! shared machine hits all sides alike; each side warms up first.
+//! = send → receive → ack of one message. A row's sides take turns in
+//! slices of about 250 ms (order rotated every round) until each had
+//! `BENCH_SECONDS`, so load from other processes on a shared machine hits
+//! all sides alike; each side warms up first. Every side pays the same
+//! boxed future per operation.
 //!
 //! Besides ops/s the bench reads, per side, the CPU time of the bench
 //! process (all threads, `/proc/self/task/*/schedstat`) and of the
@@ -89,7 +96,10 @@ const VALUE: usize = 100;
 const PREFIX: &str = "bench";
 const NS: &str = "bench";
 const QUEUE: &str = "bench-q";
-const ROUNDS: u32 = 3;
+/// Each side's time is cut into slices of about this length, and the
+/// sides take turns slice by slice, so load from other processes on a
+/// shared machine hits every side alike.
+const SLICE: Duration = Duration::from_millis(250);
 const CONCURRENCY: [usize; 2] = [1, 64];
 
 /// What one task needs to pick its keys.
@@ -254,14 +264,18 @@ impl Bench {
         (ops, start.elapsed().as_secs_f64())
     }
 
-    /// Warms every side up, then alternates them for [`ROUNDS`] rounds.
+    /// Warms every side up, then lets them take turns, one [`SLICE`] each
+    /// (the order rotating every round), until each had `budget`.
     async fn compare(&mut self, conc: usize, sides: &[&Op]) -> Vec<Tally> {
         for side in sides {
             Self::drive(side, conc, Duration::from_millis(200)).await;
         }
-        let slice = self.budget / ROUNDS;
+        let rounds = (self.budget.as_secs_f64() / SLICE.as_secs_f64())
+            .round()
+            .max(3.0) as u32;
+        let slice = self.budget / rounds;
         let mut tallies = vec![Tally::default(); sides.len()];
-        for round in 0..ROUNDS as usize {
+        for round in 0..rounds as usize {
             for turn in 0..sides.len() {
                 let s = (round + turn) % sides.len();
                 let _: () = redis::cmd("CONFIG")
