@@ -14,6 +14,7 @@
 //! [`KvStoreExt`], [`AtomicKvExt`] and [`QueueStoreExt`] helpers.
 
 pub mod atomic;
+pub mod blocking;
 pub mod capabilities;
 pub mod clock;
 pub mod error;
@@ -22,6 +23,7 @@ pub mod kv;
 pub mod queue;
 pub mod snapshot;
 pub mod sql;
+pub mod table;
 pub mod tuple;
 pub mod validate;
 pub mod version;

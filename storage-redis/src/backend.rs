@@ -93,6 +93,19 @@ impl RedisStore {
     pub async fn connect_with_clock(config: RedisConfig, clock: SharedClock) -> Result<Self> {
         let ctx = || Context::new("connect", BACKEND);
         storage_core::validate::namespace(&ctx(), &CAPABILITIES, &config.prefix)?;
+        // Namespace keys are tagged `{<prefix>/<namespace>}`: with a `/` in
+        // the prefix, prefix `p` + namespace `x/y` and prefix `p/x` +
+        // namespace `y` would be the same keys, and `destroy()` of `p`
+        // would take `p/x`'s data with it.
+        if config.prefix.contains('/') {
+            return Err(Error::invalid(
+                ctx(),
+                format!(
+                    "store prefix {:?} contains '/', which separates the prefix from namespace names",
+                    config.prefix
+                ),
+            ));
+        }
         let listen_urls = match &config.target {
             Target::Standalone(url) => vec![url.clone()],
             Target::Cluster(nodes) => nodes.clone(),

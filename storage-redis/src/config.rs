@@ -44,7 +44,9 @@ pub struct RedisConfig {
     pub target: Target,
     /// Every key this store writes starts with `{<prefix>/`, so many
     /// stores share one server without seeing each other. Same rules as a
-    /// namespace name (no braces, so it cannot break a hash tag).
+    /// namespace name (no braces, so it cannot break a hash tag), and no
+    /// `/` (it separates the prefix from namespace names, so a prefix
+    /// holding one could alias another store's namespaces).
     pub prefix: String,
 }
 

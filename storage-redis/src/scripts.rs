@@ -31,9 +31,11 @@
 //!   another slot and the client adds it itself).
 //! - Every reply is an array of bulk strings or `false` (nil), so the
 //!   client decodes one shape: `Vec<Option<Vec<u8>>>`.
-//! - Write scripts read the namespace's hashes or sets before they write
-//!   anything, so a key of a foreign type fails the call (`WRONGTYPE`)
-//!   with nothing changed; they purge up to 64 expired entries of each
+//! - Write scripts `guard` every namespace they touch before they write
+//!   anything: a key of a foreign type, or a counter `INCR` could not
+//!   raise, fails the call (`WRONGTYPE` / "not an integer") with nothing
+//!   changed — Redis never rolls a script back, so the check must come
+//!   first. They purge up to 64 expired entries of each
 //!   namespace they touch, found through the `x` zset.
 
 use std::sync::LazyLock;
@@ -97,6 +99,23 @@ local function remove(i, d, x, k, now)
   return ver
 end
 
+-- Fails the call before it writes anything if a namespace key holds
+-- what this store never writes there (another type, or a counter INCR
+-- cannot raise): Redis does not roll a script back, so a write that
+-- failed halfway would leave the namespace half-written.
+local function guard(i, d, x, c)
+  for _, want in ipairs({{i, 'zset'}, {d, 'hash'}, {x, 'zset'}, {c, 'string'}}) do
+    local t = redis.call('TYPE', want[1])['ok']
+    if t ~= 'none' and t ~= want[2] then
+      error({err = 'WRONGTYPE key ' .. want[1] .. ' holds a ' .. t .. ', not a ' .. want[2]})
+    end
+  end
+  local v = redis.call('GET', c)
+  if v and not (string.match(v, '^%d+$') and #v <= 18) then
+    error({err = 'ERR value is not an integer: counter ' .. c .. ' holds something else'})
+  end
+end
+
 -- Adds namespace name ns to the registry reg, if the client passed one.
 local function register(reg, ns)
   if reg then redis.call('SADD', reg, ns) end
@@ -118,6 +137,7 @@ pub(crate) static PUT: LazyLock<Script> = LazyLock::new(|| {
 local now = tonumber(ARGV[1])
 local k = ARGV[2]
 local mode = ARGV[5]
+guard(KEYS[1], KEYS[2], KEYS[3], KEYS[4])
 local old = redis.call('HGET', KEYS[2], k)
 local cur, in_x = false, false
 if old then
@@ -144,6 +164,7 @@ pub(crate) static DELETE: LazyLock<Script> = LazyLock::new(|| {
         r#"
 local now = tonumber(ARGV[1])
 local k = ARGV[2]
+guard(KEYS[1], KEYS[2], KEYS[3], KEYS[4])
 if ARGV[3] == 'u' then
   local cur = live(redis.call('HGET', KEYS[2], k), now)
   if (not cur) or cur ~= ARGV[4] then
@@ -167,7 +188,7 @@ pub(crate) static BATCH: LazyLock<Script> = LazyLock::new(|| {
         r#"
 local now = tonumber(ARGV[1])
 local created = false
-redis.call('HLEN', KEYS[2])
+guard(KEYS[1], KEYS[2], KEYS[3], KEYS[4])
 for n = 3, #ARGV, 4 do
   local k = ARGV[n + 1]
   if ARGV[n] == 'p' then
@@ -278,7 +299,7 @@ local nops = (#ARGV - first + 1) / 7
 local function base(n) return first + n * 7 end
 local function ks(ns) return tonumber(ns) * 4 + 1 end
 for b = 1, 4 * m, 4 do
-  redis.call('HLEN', KEYS[b + 1])
+  guard(KEYS[b], KEYS[b + 1], KEYS[b + 2], KEYS[b + 3])
 end
 for n = 0, nops - 1 do
   local a = base(n)

@@ -14,43 +14,14 @@
 use async_trait::async_trait;
 use bytes::Bytes;
 use rusqlite::{params, OptionalExtension};
-use storage_core::{
-    At, AtomicKv, Condition, Context, Error, PutMode, PutOptions, Result, TxAction, TxOp, Version,
-    Versioned,
-};
+use storage_core::table::{self, sql as q};
+use storage_core::{At, AtomicKv, Context, PutMode, PutOptions, Result, TxOp, Version, Versioned};
 use tracing::Instrument;
 
 use crate::backend::SqliteStore;
 use crate::config::BACKEND;
 use crate::error::map_err;
-use crate::kv::{
-    expiry_millis, immediate, live_version, millis, op_span, purge_expired, remove, token, upsert,
-    CHECK, SQL_GET_VERSIONED,
-};
-use crate::schema::next_version;
-
-/// Whether the current version (`None` = absent or expired) matches a
-/// presented token (SQLite stores the counter as a non-negative i64).
-fn matches_token(current: Option<i64>, expected: &Version) -> bool {
-    expected.matches_counter(current.and_then(|c| u64::try_from(c).ok()))
-}
-
-fn conflict(op: &'static str, ns: &str, current: Option<i64>, index: Option<usize>) -> Error {
-    Error::Conflict {
-        ctx: Context::scoped(op, BACKEND, ns),
-        current: current.map(token),
-        index,
-    }
-}
-
-/// What a write transaction decided: committed with a result, or refused
-/// (rolled back) because a condition failed.
-enum Outcome<T> {
-    Done(T),
-    /// The index of the failed operation (transactions) and the key's
-    /// current version.
-    Refused(Option<usize>, Option<i64>),
-}
+use crate::kv::{in_write_tx, op_span, CHECK};
 
 impl SqliteStore {
     async fn cas_get_versioned(&self, ns: &str, key: &[u8]) -> Result<Option<Versioned>> {
@@ -61,19 +32,17 @@ impl SqliteStore {
         self.inner
             .db
             .read(ctx, move |conn| {
-                let run = || -> rusqlite::Result<Option<Versioned>> {
-                    let row = conn
-                        .prepare_cached(SQL_GET_VERSIONED)?
-                        .query_row(params![ns, key, now], |r| {
-                            Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?))
+                conn.prepare_cached(q::GET_VERSIONED)
+                    .and_then(|mut stmt| {
+                        stmt.query_row(params![ns, key, now], |r| {
+                            Ok(Versioned {
+                                value: Bytes::from(r.get::<_, Vec<u8>>(0)?),
+                                version: table::token(r.get(1)?),
+                            })
                         })
-                        .optional()?;
-                    Ok(row.map(|(value, version)| Versioned {
-                        value: value.into(),
-                        version: token(version),
-                    }))
-                };
-                run().map_err(|e| map_err(At::scoped("get_versioned", BACKEND, &ns), e))
+                        .optional()
+                    })
+                    .map_err(|e| map_err(At::scoped("get_versioned", BACKEND, &ns), e))
             })
             .await
     }
@@ -88,36 +57,19 @@ impl SqliteStore {
     ) -> Result<Version> {
         CHECK.ns_key_value("put_if", ns, key, &value)?;
         let now = self.inner.clock.now();
-        let expires_at = expiry_millis(options.expiry, now);
-        let now = millis(now);
+        let expires_at = table::expiry_millis(options.expiry, now);
+        let now = table::millis(now);
         let (ns, key) = (ns.to_owned(), key.to_vec());
         let ctx = Context::scoped("put_if", BACKEND, ns.clone());
         self.inner
             .db
             .write(ctx, move |conn| {
-                let mut run = || -> rusqlite::Result<Outcome<i64>> {
-                    let tx = immediate(conn)?;
-                    let current = live_version(&tx, &ns, &key, now)?;
-                    let allowed = match &mode {
-                        PutMode::Overwrite => true,
-                        PutMode::Create => current.is_none(),
-                        PutMode::Update(expected) => matches_token(current, expected),
-                    };
-                    if !allowed {
-                        // Dropping the transaction rolls it back.
-                        return Ok(Outcome::Refused(None, current));
-                    }
-                    let version = next_version(&tx)?;
-                    upsert(&tx, &ns, &key, &value, version, expires_at)?;
-                    purge_expired(&tx, now)?;
-                    tx.commit()?;
-                    Ok(Outcome::Done(version))
-                };
-                match run() {
-                    Ok(Outcome::Done(version)) => Ok(token(version)),
-                    Ok(Outcome::Refused(_, current)) => Err(conflict("put_if", &ns, current, None)),
-                    Err(e) => Err(map_err(At::scoped("put_if", BACKEND, &ns), e)),
-                }
+                in_write_tx(conn, now, |rows| {
+                    table::put_if(rows, &ns, &key, &value, &mode, expires_at, now)
+                })
+                .map_err(|e| map_err(At::scoped("put_if", BACKEND, &ns), e))?
+                .or_conflict("put_if", BACKEND, &ns)
+                .map(table::token)
             })
             .await
     }
@@ -130,24 +82,11 @@ impl SqliteStore {
         self.inner
             .db
             .write(ctx, move |conn| {
-                let mut run = || -> rusqlite::Result<Outcome<()>> {
-                    let tx = immediate(conn)?;
-                    let current = live_version(&tx, &ns, &key, now)?;
-                    if !matches_token(current, &version) {
-                        return Ok(Outcome::Refused(None, current));
-                    }
-                    remove(&tx, &ns, &key, now)?;
-                    purge_expired(&tx, now)?;
-                    tx.commit()?;
-                    Ok(Outcome::Done(()))
-                };
-                match run() {
-                    Ok(Outcome::Done(())) => Ok(()),
-                    Ok(Outcome::Refused(_, current)) => {
-                        Err(conflict("delete_if", &ns, current, None))
-                    }
-                    Err(e) => Err(map_err(At::scoped("delete_if", BACKEND, &ns), e)),
-                }
+                in_write_tx(conn, now, |rows| {
+                    table::delete_if(rows, &ns, &key, &version, now)
+                })
+                .map_err(|e| map_err(At::scoped("delete_if", BACKEND, &ns), e))?
+                .or_conflict("delete_if", BACKEND, &ns)
             })
             .await
     }
@@ -161,57 +100,16 @@ impl SqliteStore {
         self.inner
             .db
             .write(Context::new("transact", BACKEND), move |conn| {
-                let now_ms = millis(now);
-                let mut run = || -> rusqlite::Result<Outcome<Vec<Option<i64>>>> {
-                    let tx = immediate(conn)?;
-                    // Check every condition before writing anything: a
-                    // failure rolls back a transaction that wrote nothing.
-                    for (i, op) in ops.iter().enumerate() {
-                        let Some(condition) = &op.condition else {
-                            continue;
-                        };
-                        let current = live_version(&tx, &op.namespace, &op.key, now_ms)?;
-                        let holds = match condition {
-                            Condition::Absent => current.is_none(),
-                            Condition::Exists => current.is_some(),
-                            Condition::Version(expected) => matches_token(current, expected),
-                        };
-                        if !holds {
-                            return Ok(Outcome::Refused(Some(i), current));
-                        }
-                    }
-                    let mut versions = Vec::with_capacity(ops.len());
-                    for op in &ops {
-                        match &op.action {
-                            TxAction::Put { value, options } => {
-                                let version = next_version(&tx)?;
-                                let expires_at = expiry_millis(options.expiry, now);
-                                upsert(&tx, &op.namespace, &op.key, value, version, expires_at)?;
-                                versions.push(Some(version));
-                            }
-                            TxAction::Delete => {
-                                remove(&tx, &op.namespace, &op.key, now_ms)?;
-                                versions.push(None);
-                            }
-                            TxAction::Check => versions.push(None),
-                        }
-                    }
-                    purge_expired(&tx, now_ms)?;
-                    tx.commit()?;
-                    Ok(Outcome::Done(versions))
+                let decision = in_write_tx(conn, table::millis(now), |rows| {
+                    table::transact(rows, &ops, now)
+                })
+                .map_err(|e| map_err(At::new("transact", BACKEND), e))?;
+                let ns = match &decision {
+                    table::Decision::Refuse { index, .. } => table::failed_namespace(&ops, *index),
+                    table::Decision::Commit(_) => "",
                 };
-                match run() {
-                    Ok(Outcome::Done(versions)) => {
-                        Ok(versions.into_iter().map(|v| v.map(token)).collect())
-                    }
-                    Ok(Outcome::Refused(index, current)) => {
-                        let ns = index
-                            .and_then(|i| ops.get(i))
-                            .map_or("", |op| op.namespace.as_str());
-                        Err(conflict("transact", ns, current, index))
-                    }
-                    Err(e) => Err(map_err(At::new("transact", BACKEND), e)),
-                }
+                let versions = decision.or_conflict("transact", BACKEND, ns)?;
+                Ok(versions.into_iter().map(|v| v.map(table::token)).collect())
             })
             .await
     }
@@ -248,18 +146,5 @@ impl AtomicKv for SqliteStore {
         self.cas_transact(ops)
             .instrument(op_span!("transact"))
             .await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn stored_counters_match_their_tokens_only() {
-        assert!(!matches_token(None, &Version::new("1")));
-        assert!(!matches_token(Some(-1), &Version::new("1")));
-        assert!(matches_token(Some(5), &Version::new("5")));
-        assert!(!matches_token(Some(5), &Version::new("05")));
     }
 }

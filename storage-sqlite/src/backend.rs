@@ -23,7 +23,8 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use rusqlite::{Connection, OpenFlags};
-use storage_core::{Context, Error, Result, SharedClock, SystemClock};
+use storage_core::blocking::run_blocking;
+use storage_core::{Context, Result, SharedClock, SystemClock};
 
 use crate::config::{Durability, Location, SqliteConfig, BACKEND};
 use crate::error::map_err;
@@ -172,20 +173,6 @@ impl Db {
     #[allow(dead_code)]
     pub(crate) fn with_writer<T>(&self, f: impl FnOnce(&mut Connection) -> T) -> T {
         f(&mut self.writer.lock())
-    }
-}
-
-async fn run_blocking<T, F>(ctx: Context, f: F) -> Result<T>
-where
-    T: Send + 'static,
-    F: FnOnce() -> Result<T> + Send + 'static,
-{
-    match tokio::task::spawn_blocking(f).await {
-        Ok(r) => r,
-        Err(e) => Err(Error::Backend {
-            ctx,
-            source: Box::new(e),
-        }),
     }
 }
 

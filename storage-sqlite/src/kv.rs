@@ -21,7 +21,7 @@
 //!   condition and the write it guards cannot be separated by another
 //!   connection or process.
 //! - **Versions** come from the store-wide counter in `storage_meta`
-//!   ([`schema::next_version`](crate::schema)), reserved inside the write
+//!   ([`schema::reserve_versions`](crate::schema)), reserved inside the write
 //!   transaction: unique across every connection and process on the file,
 //!   never reused (not even after delete and recreate). Every write issues
 //!   a new one, plain `put` included.
@@ -34,16 +34,13 @@
 //! - Instants are stored as signed 64-bit milliseconds; an expiry beyond
 //!   `i64::MAX` ms (about 292 million years) is stored as `i64::MAX`.
 
-use std::ops::Bound;
-use std::sync::LazyLock;
-
 use async_trait::async_trait;
 use bytes::Bytes;
 use rusqlite::{params, Connection, OptionalExtension, ToSql, TransactionBehavior};
+use storage_core::table::{self, sql as q, Decision, PageBuilder, TableTx};
 use storage_core::validate::Validator;
 use storage_core::{
-    At, BatchOp, Capabilities, Context, Cursor, Direction, Entry, Expiry, KvStore, PutOptions,
-    Result, ScanPage, ScanRequest, Timestamp, Version,
+    At, BatchOp, Capabilities, Context, KvStore, PutOptions, Result, ScanPage, ScanRequest,
 };
 use tracing::Instrument;
 
@@ -55,122 +52,18 @@ use crate::error::map_err;
 /// long idle period does not pay for the whole backlog at once.
 pub(crate) const PURGE_BUDGET: i64 = 64;
 
-/// The value at a key, if live.
-const SQL_GET: &str = "SELECT value FROM storage_kv \
-     WHERE ns = ?1 AND key = ?2 AND (expires_at IS NULL OR expires_at > ?3)";
-
-/// The value and version at a key, if live.
-pub(crate) const SQL_GET_VERSIONED: &str = "SELECT value, version FROM storage_kv \
-     WHERE ns = ?1 AND key = ?2 AND (expires_at IS NULL OR expires_at > ?3)";
-
-/// The version at a key, if live.
-const SQL_LIVE_VERSION: &str = "SELECT version FROM storage_kv \
-     WHERE ns = ?1 AND key = ?2 AND (expires_at IS NULL OR expires_at > ?3)";
-
-/// Stores a row, replacing any row (live or expired) at its key.
+/// Stores a row, replacing any row at its key (live or expired).
 const SQL_UPSERT: &str = "INSERT INTO storage_kv (ns, key, value, version, expires_at) \
      VALUES (?1, ?2, ?3, ?4, ?5) \
      ON CONFLICT (ns, key) DO UPDATE SET \
      value = excluded.value, version = excluded.version, expires_at = excluded.expires_at";
 
-/// Removes a row and returns its expiry, so the caller can tell whether
-/// it was live. (Liveness is judged in Rust: SQLite before 3.41 evaluates
-/// bound parameters inside `DELETE ... RETURNING` as NULL.)
-const SQL_DELETE: &str = "DELETE FROM storage_kv WHERE ns = ?1 AND key = ?2 RETURNING expires_at";
-
-/// Whether a namespace holds a live row.
-const SQL_NS_LIVE: &str = "SELECT EXISTS (SELECT 1 FROM storage_kv \
-     WHERE ns = ?1 AND (expires_at IS NULL OR expires_at > ?2))";
-
-/// Removes a namespace.
-const SQL_DROP_NS: &str = "DELETE FROM storage_kv WHERE ns = ?1";
-
-/// Namespaces with a live row, sorted.
-const SQL_LIST_NS: &str = "SELECT DISTINCT ns FROM storage_kv \
-     WHERE expires_at IS NULL OR expires_at > ?1 ORDER BY ns";
-
-/// Deletes up to `?2` expired rows, oldest expiry first, found through
-/// the `storage_kv_expiry` index.
+/// Deletes up to `?2` expired rows, oldest expiry first, through the
+/// `storage_kv_expiry` index.
 const SQL_PURGE: &str = "DELETE FROM storage_kv WHERE (ns, key) IN \
      (SELECT ns, key FROM storage_kv \
       WHERE expires_at IS NOT NULL AND expires_at <= ?1 \
       ORDER BY expires_at LIMIT ?2)";
-
-/// How a scan bound constrains the key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum BoundKind {
-    Included,
-    Excluded,
-    Unbounded,
-}
-
-impl BoundKind {
-    const ALL: [BoundKind; 3] = [
-        BoundKind::Included,
-        BoundKind::Excluded,
-        BoundKind::Unbounded,
-    ];
-
-    fn of(b: &Bound<Bytes>) -> Self {
-        match b {
-            Bound::Included(_) => BoundKind::Included,
-            Bound::Excluded(_) => BoundKind::Excluded,
-            Bound::Unbounded => BoundKind::Unbounded,
-        }
-    }
-
-    fn index(self) -> usize {
-        match self {
-            BoundKind::Included => 0,
-            BoundKind::Excluded => 1,
-            BoundKind::Unbounded => 2,
-        }
-    }
-}
-
-fn scan_index(direction: Direction, lo: BoundKind, hi: BoundKind) -> usize {
-    let dir = match direction {
-        Direction::Forward => 0,
-        Direction::Reverse => 1,
-    };
-    dir * 9 + lo.index() * 3 + hi.index()
-}
-
-/// The text of one scan statement. Parameters, in order: namespace, the
-/// lower bound (if any), the upper bound (if any), now, limit.
-fn build_scan_sql(direction: Direction, lo: BoundKind, hi: BoundKind) -> String {
-    let mut sql =
-        String::from("SELECT key, value, version, expires_at FROM storage_kv WHERE ns = ?");
-    match lo {
-        BoundKind::Included => sql.push_str(" AND key >= ?"),
-        BoundKind::Excluded => sql.push_str(" AND key > ?"),
-        BoundKind::Unbounded => {}
-    }
-    match hi {
-        BoundKind::Included => sql.push_str(" AND key <= ?"),
-        BoundKind::Excluded => sql.push_str(" AND key < ?"),
-        BoundKind::Unbounded => {}
-    }
-    sql.push_str(" AND (expires_at IS NULL OR expires_at > ?)");
-    match direction {
-        Direction::Forward => sql.push_str(" ORDER BY key LIMIT ?"),
-        Direction::Reverse => sql.push_str(" ORDER BY key DESC LIMIT ?"),
-    }
-    sql
-}
-
-/// Every scan statement, indexed by [`scan_index`].
-static SCAN_SQL: LazyLock<Vec<String>> = LazyLock::new(|| {
-    let mut all = Vec::with_capacity(18);
-    for direction in [Direction::Forward, Direction::Reverse] {
-        for lo in BoundKind::ALL {
-            for hi in BoundKind::ALL {
-                all.push(build_scan_sql(direction, lo, hi));
-            }
-        }
-    }
-    all
-});
 
 /// The texts of every statement a scan may run (one per direction and
 /// bound kinds), so tests and operators can `EXPLAIN QUERY PLAN` them.
@@ -178,68 +71,53 @@ static SCAN_SQL: LazyLock<Vec<String>> = LazyLock::new(|| {
 /// one), the upper bound key (if it has one), now (ms), limit.
 #[doc(hidden)]
 pub fn scan_statements() -> Vec<&'static str> {
-    SCAN_SQL.iter().map(String::as_str).collect()
-}
-
-/// An instant as stored: milliseconds, clamped to `i64::MAX`.
-pub(crate) fn millis(t: Timestamp) -> i64 {
-    i64::try_from(t.as_millis()).unwrap_or(i64::MAX)
-}
-
-/// A stored instant back as a [`Timestamp`].
-pub(crate) fn timestamp(ms: i64) -> Timestamp {
-    Timestamp::from_millis(u64::try_from(ms).unwrap_or(0))
-}
-
-/// The stored expiry of a write made at `now`.
-pub(crate) fn expiry_millis(expiry: Expiry, now: Timestamp) -> Option<i64> {
-    expiry.resolve(now).map(millis)
-}
-
-/// The token of a stored version.
-pub(crate) fn token(version: i64) -> Version {
-    Version::from_counter(u64::try_from(version).unwrap_or(0))
+    table::scan_statements().collect()
 }
 
 /// This backend's input rules (shared with every adapter, in
 /// `storage_core::validate`).
 pub(crate) const CHECK: Validator = Validator::new(BACKEND, CAPABILITIES);
 
-/// The live version at a key (`None` if absent or expired).
-pub(crate) fn live_version(
-    conn: &Connection,
-    ns: &str,
-    key: &[u8],
-    now: i64,
-) -> rusqlite::Result<Option<i64>> {
-    conn.prepare_cached(SQL_LIVE_VERSION)?
-        .query_row(params![ns, key, now], |r| r.get(0))
-        .optional()
-}
+/// `storage_kv` inside one open write transaction, for the decision
+/// functions of [`storage_core::table`].
+pub(crate) struct Rows<'c>(pub(crate) &'c Connection);
 
-/// Stores a row with a version fresh from
-/// [`next_version`](crate::schema::next_version), replacing any row at
-/// its key (live or expired).
-pub(crate) fn upsert(
-    conn: &Connection,
-    ns: &str,
-    key: &[u8],
-    value: &[u8],
-    version: i64,
-    expires_at: Option<i64>,
-) -> rusqlite::Result<()> {
-    conn.prepare_cached(SQL_UPSERT)?
-        .execute(params![ns, key, value, version, expires_at])?;
-    Ok(())
-}
+impl TableTx for Rows<'_> {
+    type Error = rusqlite::Error;
 
-/// Removes the row at a key; `true` if it was live.
-pub(crate) fn remove(conn: &Connection, ns: &str, key: &[u8], now: i64) -> rusqlite::Result<bool> {
-    let removed: Option<Option<i64>> = conn
-        .prepare_cached(SQL_DELETE)?
-        .query_row(params![ns, key], |r| r.get(0))
-        .optional()?;
-    Ok(matches!(removed, Some(None)) || matches!(removed, Some(Some(at)) if at > now))
+    fn live_version(&mut self, ns: &str, key: &[u8], now: i64) -> rusqlite::Result<Option<i64>> {
+        self.0
+            .prepare_cached(q::LIVE_VERSION)?
+            .query_row(params![ns, key, now], |r| r.get(0))
+            .optional()
+    }
+
+    fn reserve_versions(&mut self, n: u64) -> rusqlite::Result<i64> {
+        crate::schema::reserve_versions(self.0, n)
+    }
+
+    fn upsert(
+        &mut self,
+        ns: &str,
+        key: &[u8],
+        value: &[u8],
+        version: i64,
+        expires_at: Option<i64>,
+    ) -> rusqlite::Result<()> {
+        self.0
+            .prepare_cached(SQL_UPSERT)?
+            .execute(params![ns, key, value, version, expires_at])?;
+        Ok(())
+    }
+
+    fn remove(&mut self, ns: &str, key: &[u8], now: i64) -> rusqlite::Result<bool> {
+        let removed: Option<Option<i64>> = self
+            .0
+            .prepare_cached(q::DELETE)?
+            .query_row(params![ns, key], |r| r.get(0))
+            .optional()?;
+        Ok(matches!(removed, Some(None)) || matches!(removed, Some(Some(at)) if at > now))
+    }
 }
 
 /// Deletes up to [`PURGE_BUDGET`] expired rows. Only inside write
@@ -253,6 +131,25 @@ pub(crate) fn purge_expired(conn: &Connection, now: i64) -> rusqlite::Result<()>
 /// Opens the `BEGIN IMMEDIATE` transaction every write runs in.
 pub(crate) fn immediate(conn: &mut Connection) -> rusqlite::Result<rusqlite::Transaction<'_>> {
     conn.transaction_with_behavior(TransactionBehavior::Immediate)
+}
+
+/// Runs `decide` in one `BEGIN IMMEDIATE` transaction: the write lock is
+/// held from before the first read, so its conditions and writes are one
+/// step for every connection and process on the file. Commits (after a
+/// bounded purge) on [`Decision::Commit`]; a refusal rolls back.
+pub(crate) fn in_write_tx<T>(
+    conn: &mut Connection,
+    now: i64,
+    decide: impl FnOnce(&mut Rows<'_>) -> rusqlite::Result<Decision<T>>,
+) -> rusqlite::Result<Decision<T>> {
+    let tx = immediate(conn)?;
+    let decision = decide(&mut Rows(&tx))?;
+    if matches!(decision, Decision::Commit(_)) {
+        purge_expired(&tx, now)?;
+        tx.commit()?;
+    }
+    // Dropping an uncommitted transaction rolls it back.
+    Ok(decision)
 }
 
 /// A debug span for one operation: backend, operation and namespace,
@@ -278,66 +175,35 @@ fn read_page(
     request: &ScanRequest,
     now: i64,
 ) -> rusqlite::Result<ScanPage> {
-    let Some((lo, hi)) = request.effective_range() else {
+    let Some(scan) = table::scan_sql(request) else {
         return Ok(ScanPage::default());
     };
-    let index = scan_index(request.direction, BoundKind::of(&lo), BoundKind::of(&hi));
-    let Some(sql) = SCAN_SQL.get(index) else {
-        return Ok(ScanPage::default());
-    };
-    // The limit is validated (1..=max_scan_limit), so these cannot overflow.
-    let limit = request.limit;
-    let fetch = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
+    let (lower, upper) = (scan.lower.as_deref(), scan.upper.as_deref());
     let mut args: Vec<&dyn ToSql> = Vec::with_capacity(5);
     args.push(&ns);
-    let lo_key = match &lo {
-        Bound::Included(k) | Bound::Excluded(k) => Some(&k[..]),
-        Bound::Unbounded => None,
-    };
-    let hi_key = match &hi {
-        Bound::Included(k) | Bound::Excluded(k) => Some(&k[..]),
-        Bound::Unbounded => None,
-    };
-    if let Some(k) = &lo_key {
+    if let Some(k) = &lower {
         args.push(k);
     }
-    if let Some(k) = &hi_key {
+    if let Some(k) = &upper {
         args.push(k);
     }
     args.push(&now);
-    args.push(&fetch);
-    let mut stmt = conn.prepare_cached(sql)?;
+    args.push(&scan.fetch);
+    let mut stmt = conn.prepare_cached(scan.sql)?;
     let mut rows = stmt.query(&args[..])?;
-    let mut entries = Vec::with_capacity(limit.min(256));
-    let mut more = false;
+    let mut page = PageBuilder::new(request.limit);
     while let Some(row) = rows.next()? {
-        if entries.len() == limit {
-            more = true;
+        if !page.push(row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?) {
             break;
         }
-        let key: Vec<u8> = row.get(0)?;
-        let value: Vec<u8> = row.get(1)?;
-        let version: i64 = row.get(2)?;
-        let expires_at: Option<i64> = row.get(3)?;
-        entries.push(Entry {
-            key: key.into(),
-            value: value.into(),
-            version: Some(token(version)),
-            expires_at: expires_at.map(timestamp),
-        });
     }
-    let cursor = if more {
-        entries.last().map(|e| Cursor::after(e.key.clone()))
-    } else {
-        None
-    };
-    Ok(ScanPage { entries, cursor })
+    Ok(page.finish())
 }
 
 impl SqliteStore {
     /// The store clock's "now", as stored.
     pub(crate) fn now_millis(&self) -> i64 {
-        millis(self.inner.clock.now())
+        table::millis(self.inner.clock.now())
     }
 
     async fn kv_get(&self, ns: &str, key: &[u8]) -> Result<Option<Bytes>> {
@@ -348,7 +214,7 @@ impl SqliteStore {
         self.inner
             .db
             .read(ctx, move |conn| {
-                conn.prepare_cached(SQL_GET)
+                conn.prepare_cached(q::GET)
                     .and_then(|mut s| {
                         s.query_row(params![ns, key, now], |r| r.get::<_, Vec<u8>>(0))
                             .optional()
@@ -362,21 +228,18 @@ impl SqliteStore {
     async fn kv_put(&self, ns: &str, key: &[u8], value: Bytes, options: PutOptions) -> Result<()> {
         CHECK.ns_key_value("put", ns, key, &value)?;
         let now = self.inner.clock.now();
-        let expires_at = expiry_millis(options.expiry, now);
-        let now = millis(now);
+        let expires_at = table::expiry_millis(options.expiry, now);
+        let now = table::millis(now);
         let (ns, key) = (ns.to_owned(), key.to_vec());
         let ctx = Context::scoped("put", BACKEND, ns.clone());
         self.inner
             .db
             .write(ctx, move |conn| {
-                let mut run = || -> rusqlite::Result<()> {
-                    let tx = immediate(conn)?;
-                    let version = crate::schema::next_version(&tx)?;
-                    upsert(&tx, &ns, &key, &value, version, expires_at)?;
-                    purge_expired(&tx, now)?;
-                    tx.commit()
-                };
-                run().map_err(|e| map_err(At::scoped("put", BACKEND, &ns), e))
+                in_write_tx(conn, now, |rows| {
+                    table::put(rows, &ns, &key, &value, expires_at).map(Decision::Commit)
+                })
+                .map(|_| ())
+                .map_err(|e| map_err(At::scoped("put", BACKEND, &ns), e))
             })
             .await
     }
@@ -389,14 +252,11 @@ impl SqliteStore {
         self.inner
             .db
             .write(ctx, move |conn| {
-                let mut run = || -> rusqlite::Result<bool> {
-                    let tx = immediate(conn)?;
-                    let removed = remove(&tx, &ns, &key, now)?;
-                    purge_expired(&tx, now)?;
-                    tx.commit()?;
-                    Ok(removed)
-                };
-                run().map_err(|e| map_err(At::scoped("delete", BACKEND, &ns), e))
+                in_write_tx(conn, now, |rows| {
+                    rows.remove(&ns, &key, now).map(Decision::Commit)
+                })
+                .map(|d| matches!(d, Decision::Commit(true)))
+                .map_err(|e| map_err(At::scoped("delete", BACKEND, &ns), e))
             })
             .await
     }
@@ -416,7 +276,7 @@ impl SqliteStore {
                     // One read transaction: every key is read from the same
                     // snapshot.
                     let tx = conn.unchecked_transaction()?;
-                    let mut stmt = tx.prepare_cached(SQL_GET)?;
+                    let mut stmt = tx.prepare_cached(q::GET)?;
                     let mut out = Vec::with_capacity(keys.len());
                     for key in &keys {
                         let value = stmt
@@ -444,29 +304,11 @@ impl SqliteStore {
         self.inner
             .db
             .write(ctx, move |conn| {
-                let mut run = || -> rusqlite::Result<()> {
-                    let now_ms = millis(now);
-                    let tx = immediate(conn)?;
-                    for op in &ops {
-                        match op {
-                            BatchOp::Put {
-                                key,
-                                value,
-                                options,
-                            } => {
-                                let version = crate::schema::next_version(&tx)?;
-                                let expires_at = expiry_millis(options.expiry, now);
-                                upsert(&tx, &ns, key, value, version, expires_at)?;
-                            }
-                            BatchOp::Delete { key } => {
-                                remove(&tx, &ns, key, now_ms)?;
-                            }
-                        }
-                    }
-                    purge_expired(&tx, now_ms)?;
-                    tx.commit()
-                };
-                run().map_err(|e| map_err(At::scoped("write_batch", BACKEND, &ns), e))
+                in_write_tx(conn, table::millis(now), |rows| {
+                    table::write_batch(rows, &ns, &ops, now).map(Decision::Commit)
+                })
+                .map(|_| ())
+                .map_err(|e| map_err(At::scoped("write_batch", BACKEND, &ns), e))
             })
             .await
     }
@@ -495,7 +337,7 @@ impl SqliteStore {
             .db
             .read(Context::new("list_namespaces", BACKEND), move |conn| {
                 let run = || -> rusqlite::Result<Vec<String>> {
-                    let mut stmt = conn.prepare_cached(SQL_LIST_NS)?;
+                    let mut stmt = conn.prepare_cached(q::LIST_NS)?;
                     let names = stmt.query_map([now], |r| r.get::<_, String>(0))?;
                     names.collect()
                 };
@@ -512,17 +354,16 @@ impl SqliteStore {
         self.inner
             .db
             .write(ctx, move |conn| {
-                let mut run = || -> rusqlite::Result<bool> {
-                    let tx = immediate(conn)?;
-                    let held: bool = tx
-                        .prepare_cached(SQL_NS_LIVE)?
+                in_write_tx(conn, now, |rows| {
+                    let held: bool = rows
+                        .0
+                        .prepare_cached(q::NS_LIVE)?
                         .query_row(params![ns, now], |r| r.get(0))?;
-                    tx.prepare_cached(SQL_DROP_NS)?.execute([&ns])?;
-                    purge_expired(&tx, now)?;
-                    tx.commit()?;
-                    Ok(held)
-                };
-                run().map_err(|e| map_err(At::scoped("drop_namespace", BACKEND, &ns), e))
+                    rows.0.prepare_cached(q::DROP_NS)?.execute([&ns])?;
+                    Ok(Decision::Commit(held))
+                })
+                .map(|d| matches!(d, Decision::Commit(true)))
+                .map_err(|e| map_err(At::scoped("drop_namespace", BACKEND, &ns), e))
             })
             .await
     }
@@ -619,7 +460,7 @@ mod tests {
     #[test]
     fn every_scan_statement_searches_the_primary_key_in_order() {
         let conn = conn();
-        assert_eq!(SCAN_SQL.len(), 18);
+        assert_eq!(scan_statements().len(), 18);
         for sql in scan_statements() {
             let n = sql.matches('?').count();
             let p = plan(&conn, sql, n);
@@ -635,12 +476,12 @@ mod tests {
     fn point_statements_search_the_primary_key_and_purge_uses_the_expiry_index() {
         let conn = conn();
         for (sql, n) in [
-            (SQL_GET, 3),
-            (SQL_GET_VERSIONED, 3),
-            (SQL_LIVE_VERSION, 3),
-            (SQL_DELETE, 2),
-            (SQL_NS_LIVE, 2),
-            (SQL_DROP_NS, 1),
+            (q::GET, 3),
+            (q::GET_VERSIONED, 3),
+            (q::LIVE_VERSION, 3),
+            (q::DELETE, 2),
+            (q::NS_LIVE, 2),
+            (q::DROP_NS, 1),
         ] {
             let p = plan(&conn, sql, n);
             assert!(p.contains("USING PRIMARY KEY"), "{sql}: {p}");
@@ -648,19 +489,5 @@ mod tests {
         let p = plan(&conn, SQL_PURGE, 2);
         assert!(p.contains("storage_kv_expiry"), "{p}");
         assert!(p.contains("USING PRIMARY KEY"), "{p}");
-    }
-
-    #[test]
-    fn scan_index_matches_the_table() {
-        for direction in [Direction::Forward, Direction::Reverse] {
-            for lo in BoundKind::ALL {
-                for hi in BoundKind::ALL {
-                    assert_eq!(
-                        SCAN_SQL[scan_index(direction, lo, hi)],
-                        build_scan_sql(direction, lo, hi)
-                    );
-                }
-            }
-        }
     }
 }

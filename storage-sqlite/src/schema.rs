@@ -163,11 +163,14 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {
     tx.commit().map_err(|e| map_err(ctx(), e))
 }
 
-/// Reserves the next store-wide version number inside the caller's write
-/// transaction: unique across every connection and process on the file.
-pub(crate) fn next_version(conn: &Connection) -> rusqlite::Result<i64> {
+/// Reserves `n` store-wide version numbers inside the caller's write
+/// transaction and returns the last (the reserved numbers are
+/// `last - n + 1 ..= last`): unique across every connection and process
+/// on the file, never reused.
+pub(crate) fn reserve_versions(conn: &Connection, n: u64) -> rusqlite::Result<i64> {
+    let n = i64::try_from(n).unwrap_or(i64::MAX);
     conn.prepare_cached(
-        "UPDATE storage_meta SET value = value + 1 WHERE key = 'version_counter' RETURNING value",
+        "UPDATE storage_meta SET value = value + ?1 WHERE key = 'version_counter' RETURNING value",
     )?
-    .query_row([], |r| r.get(0))
+    .query_row([n], |r| r.get(0))
 }
