@@ -13,6 +13,7 @@
 //! Implementers write the lean traits; users also get the blanket
 //! [`KvStoreExt`], [`AtomicKvExt`] and [`QueueStoreExt`] helpers.
 
+pub mod adapter;
 pub mod atomic;
 pub mod blocking;
 pub mod capabilities;

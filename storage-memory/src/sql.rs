@@ -1,26 +1,6 @@
 //! The memory backend has no SQL tier: every call is `Unsupported`.
 
-use async_trait::async_trait;
-use storage_core::{Error, Result, SqlDialect, SqlEngine, SqlResult, SqlValue};
-
 use crate::backend::MemoryStore;
 use crate::config::BACKEND;
 
-#[async_trait]
-impl SqlEngine for MemoryStore {
-    fn backend_name(&self) -> &'static str {
-        BACKEND
-    }
-
-    fn dialect(&self) -> Option<SqlDialect> {
-        None
-    }
-
-    async fn execute(&self, _sql: &str, _params: &[SqlValue]) -> Result<SqlResult> {
-        Err(Error::unsupported("execute", BACKEND))
-    }
-
-    async fn execute_batch(&self, _sql: &str) -> Result<()> {
-        Err(Error::unsupported("execute_batch", BACKEND))
-    }
-}
+storage_core::unsupported_sql_engine!(MemoryStore, BACKEND);

@@ -19,17 +19,14 @@
 
 use std::collections::HashMap;
 
-use async_trait::async_trait;
 use bytes::Bytes;
 use storage_core::{
-    At, AtomicKv, Condition, Context, Error, PutMode, PutOptions, Result, TxAction, TxOp, Version,
-    Versioned,
+    At, Condition, Context, Error, PutMode, PutOptions, Result, TxAction, TxOp, Version, Versioned,
 };
-use tracing::Instrument;
 
 use crate::backend::RedisStore;
 use crate::config::BACKEND;
-use crate::kv::{expected, expiry_arg, malformed, op_span, token, with_keys};
+use crate::kv::{expected, expiry_arg, malformed, token, with_keys};
 use crate::scripts;
 
 fn conflict(op: &'static str, ns: &str, current: Option<Version>, index: Option<usize>) -> Error {
@@ -200,36 +197,4 @@ impl RedisStore {
     }
 }
 
-#[async_trait]
-impl AtomicKv for RedisStore {
-    async fn get_versioned(&self, namespace: &str, key: &[u8]) -> Result<Option<Versioned>> {
-        self.cas_get_versioned(namespace, key)
-            .instrument(op_span!("get_versioned", namespace))
-            .await
-    }
-
-    async fn put_if(
-        &self,
-        namespace: &str,
-        key: &[u8],
-        value: Bytes,
-        mode: PutMode,
-        options: PutOptions,
-    ) -> Result<Version> {
-        self.cas_put_if(namespace, key, value, mode, options)
-            .instrument(op_span!("put_if", namespace))
-            .await
-    }
-
-    async fn delete_if(&self, namespace: &str, key: &[u8], version: &Version) -> Result<()> {
-        self.cas_delete_if(namespace, key, version)
-            .instrument(op_span!("delete_if", namespace))
-            .await
-    }
-
-    async fn transact(&self, ops: Vec<TxOp>) -> Result<Vec<Option<Version>>> {
-        self.cas_transact(ops)
-            .instrument(op_span!("transact"))
-            .await
-    }
-}
+storage_core::forward_atomic_kv!(RedisStore, BACKEND);

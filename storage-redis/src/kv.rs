@@ -16,15 +16,13 @@
 
 use std::ops::Bound;
 
-use async_trait::async_trait;
 use bytes::Bytes;
 use redis::{AsyncCommands, ScriptInvocation};
 use storage_core::validate::Validator;
 use storage_core::{
-    At, BatchOp, Capabilities, Context, Cursor, Direction, Entry, Error, Expiry, KvStore, PutMode,
-    PutOptions, Result, ScanPage, ScanRequest, Timestamp, Version,
+    At, BatchOp, Context, Cursor, Direction, Entry, Error, Expiry, PutMode, PutOptions, Result,
+    ScanPage, ScanRequest, Timestamp, Version,
 };
-use tracing::Instrument;
 
 use crate::backend::{Conn, RedisStore};
 use crate::config::BACKEND;
@@ -34,23 +32,6 @@ use crate::scripts;
 
 /// The shape of every script reply.
 pub(crate) type Reply = Vec<Option<Vec<u8>>>;
-
-/// A debug span for one operation: backend, operation and namespace,
-/// never keys or values.
-macro_rules! op_span {
-    ($op:literal, $ns:expr) => {
-        tracing::debug_span!(
-            "kv",
-            backend = $crate::config::BACKEND,
-            op = $op,
-            namespace = $ns
-        )
-    };
-    ($op:literal) => {
-        tracing::debug_span!("kv", backend = $crate::config::BACKEND, op = $op)
-    };
-}
-pub(crate) use op_span;
 
 /// A reply that does not have the shape its script returns.
 pub(crate) fn malformed(ctx: impl Into<Context>) -> Error {
@@ -476,67 +457,4 @@ impl RedisStore {
     }
 }
 
-#[async_trait]
-impl KvStore for RedisStore {
-    fn backend_name(&self) -> &'static str {
-        BACKEND
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        self.inner.caps
-    }
-
-    async fn get(&self, namespace: &str, key: &[u8]) -> Result<Option<Bytes>> {
-        self.kv_get(namespace, key)
-            .instrument(op_span!("get", namespace))
-            .await
-    }
-
-    async fn put(
-        &self,
-        namespace: &str,
-        key: &[u8],
-        value: Bytes,
-        options: PutOptions,
-    ) -> Result<()> {
-        self.kv_put(namespace, key, value, options)
-            .instrument(op_span!("put", namespace))
-            .await
-    }
-
-    async fn delete(&self, namespace: &str, key: &[u8]) -> Result<bool> {
-        self.kv_delete(namespace, key)
-            .instrument(op_span!("delete", namespace))
-            .await
-    }
-
-    async fn get_many(&self, namespace: &str, keys: &[Bytes]) -> Result<Vec<Option<Bytes>>> {
-        self.kv_get_many(namespace, keys)
-            .instrument(op_span!("get_many", namespace))
-            .await
-    }
-
-    async fn write_batch(&self, namespace: &str, ops: Vec<BatchOp>) -> Result<()> {
-        self.kv_write_batch(namespace, ops)
-            .instrument(op_span!("write_batch", namespace))
-            .await
-    }
-
-    async fn scan(&self, namespace: &str, request: ScanRequest) -> Result<ScanPage> {
-        self.kv_scan(namespace, request)
-            .instrument(op_span!("scan", namespace))
-            .await
-    }
-
-    async fn list_namespaces(&self) -> Result<Vec<String>> {
-        self.kv_list_namespaces()
-            .instrument(op_span!("list_namespaces"))
-            .await
-    }
-
-    async fn drop_namespace(&self, namespace: &str) -> Result<bool> {
-        self.kv_drop_namespace(namespace)
-            .instrument(op_span!("drop_namespace", namespace))
-            .await
-    }
-}
+storage_core::forward_kv_store!(RedisStore, BACKEND, |s| s.inner.caps);

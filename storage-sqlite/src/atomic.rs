@@ -11,17 +11,15 @@
 //! `Conflict`, never an input error or a panic). Because the counter lives
 //! in the file, tokens stay valid across close and reopen.
 
-use async_trait::async_trait;
 use bytes::Bytes;
 use rusqlite::{params, OptionalExtension};
 use storage_core::table::{self, sql as q};
-use storage_core::{At, AtomicKv, Context, PutMode, PutOptions, Result, TxOp, Version, Versioned};
-use tracing::Instrument;
+use storage_core::{At, Context, PutMode, PutOptions, Result, TxOp, Version, Versioned};
 
 use crate::backend::SqliteStore;
 use crate::config::BACKEND;
 use crate::error::map_err;
-use crate::kv::{in_write_tx, op_span, CHECK};
+use crate::kv::{in_write_tx, CHECK};
 
 impl SqliteStore {
     async fn cas_get_versioned(&self, ns: &str, key: &[u8]) -> Result<Option<Versioned>> {
@@ -115,36 +113,4 @@ impl SqliteStore {
     }
 }
 
-#[async_trait]
-impl AtomicKv for SqliteStore {
-    async fn get_versioned(&self, namespace: &str, key: &[u8]) -> Result<Option<Versioned>> {
-        self.cas_get_versioned(namespace, key)
-            .instrument(op_span!("get_versioned", namespace))
-            .await
-    }
-
-    async fn put_if(
-        &self,
-        namespace: &str,
-        key: &[u8],
-        value: Bytes,
-        mode: PutMode,
-        options: PutOptions,
-    ) -> Result<Version> {
-        self.cas_put_if(namespace, key, value, mode, options)
-            .instrument(op_span!("put_if", namespace))
-            .await
-    }
-
-    async fn delete_if(&self, namespace: &str, key: &[u8], version: &Version) -> Result<()> {
-        self.cas_delete_if(namespace, key, version)
-            .instrument(op_span!("delete_if", namespace))
-            .await
-    }
-
-    async fn transact(&self, ops: Vec<TxOp>) -> Result<Vec<Option<Version>>> {
-        self.cas_transact(ops)
-            .instrument(op_span!("transact"))
-            .await
-    }
-}
+storage_core::forward_atomic_kv!(SqliteStore, BACKEND);

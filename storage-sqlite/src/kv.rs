@@ -34,15 +34,11 @@
 //! - Instants are stored as signed 64-bit milliseconds; an expiry beyond
 //!   `i64::MAX` ms (about 292 million years) is stored as `i64::MAX`.
 
-use async_trait::async_trait;
 use bytes::Bytes;
 use rusqlite::{params, Connection, OptionalExtension, ToSql, TransactionBehavior};
 use storage_core::table::{self, sql as q, Decision, PageBuilder, TableTx};
 use storage_core::validate::Validator;
-use storage_core::{
-    At, BatchOp, Capabilities, Context, KvStore, PutOptions, Result, ScanPage, ScanRequest,
-};
-use tracing::Instrument;
+use storage_core::{At, BatchOp, Context, PutOptions, Result, ScanPage, ScanRequest};
 
 use crate::backend::SqliteStore;
 use crate::config::{BACKEND, CAPABILITIES};
@@ -151,23 +147,6 @@ pub(crate) fn in_write_tx<T>(
     // Dropping an uncommitted transaction rolls it back.
     Ok(decision)
 }
-
-/// A debug span for one operation: backend, operation and namespace,
-/// never keys or values.
-macro_rules! op_span {
-    ($op:literal, $ns:expr) => {
-        tracing::debug_span!(
-            "kv",
-            backend = $crate::config::BACKEND,
-            op = $op,
-            namespace = $ns
-        )
-    };
-    ($op:literal) => {
-        tracing::debug_span!("kv", backend = $crate::config::BACKEND, op = $op)
-    };
-}
-pub(crate) use op_span;
 
 fn read_page(
     conn: &Connection,
@@ -369,70 +348,7 @@ impl SqliteStore {
     }
 }
 
-#[async_trait]
-impl KvStore for SqliteStore {
-    fn backend_name(&self) -> &'static str {
-        BACKEND
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        CAPABILITIES
-    }
-
-    async fn get(&self, namespace: &str, key: &[u8]) -> Result<Option<Bytes>> {
-        self.kv_get(namespace, key)
-            .instrument(op_span!("get", namespace))
-            .await
-    }
-
-    async fn put(
-        &self,
-        namespace: &str,
-        key: &[u8],
-        value: Bytes,
-        options: PutOptions,
-    ) -> Result<()> {
-        self.kv_put(namespace, key, value, options)
-            .instrument(op_span!("put", namespace))
-            .await
-    }
-
-    async fn delete(&self, namespace: &str, key: &[u8]) -> Result<bool> {
-        self.kv_delete(namespace, key)
-            .instrument(op_span!("delete", namespace))
-            .await
-    }
-
-    async fn get_many(&self, namespace: &str, keys: &[Bytes]) -> Result<Vec<Option<Bytes>>> {
-        self.kv_get_many(namespace, keys)
-            .instrument(op_span!("get_many", namespace))
-            .await
-    }
-
-    async fn write_batch(&self, namespace: &str, ops: Vec<BatchOp>) -> Result<()> {
-        self.kv_write_batch(namespace, ops)
-            .instrument(op_span!("write_batch", namespace))
-            .await
-    }
-
-    async fn scan(&self, namespace: &str, request: ScanRequest) -> Result<ScanPage> {
-        self.kv_scan(namespace, request)
-            .instrument(op_span!("scan", namespace))
-            .await
-    }
-
-    async fn list_namespaces(&self) -> Result<Vec<String>> {
-        self.kv_list_namespaces()
-            .instrument(op_span!("list_namespaces"))
-            .await
-    }
-
-    async fn drop_namespace(&self, namespace: &str) -> Result<bool> {
-        self.kv_drop_namespace(namespace)
-            .instrument(op_span!("drop_namespace", namespace))
-            .await
-    }
-}
+storage_core::forward_kv_store!(SqliteStore, BACKEND, |_s| CAPABILITIES);
 
 #[cfg(test)]
 mod tests {

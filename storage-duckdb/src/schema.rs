@@ -1,0 +1,127 @@
+//! The one documented schema of the KV and CAS tiers, and its versioned
+//! migration on open.
+//!
+//! Inspect a store with the `duckdb` CLI: `duckdb db.duckdb -c "DESCRIBE
+//! storage_kv"`. Every table the storage layer owns is prefixed
+//! `storage_`, so an emulator's own SQL tables (through
+//! [`SqlEngine`](storage_core::SqlEngine)) live beside them in the same
+//! catalogue. Namespaces, keys and values are column values bound as
+//! parameters, never spliced into SQL. Times are milliseconds since the
+//! Unix epoch by the store's injected clock.
+//!
+//! ```sql
+//! -- schema_version, and the store-wide version counter (CAS tokens are
+//! -- never reused, not even after delete and recreate or close and reopen)
+//! CREATE TABLE storage_meta (key VARCHAR NOT NULL, value BIGINT NOT NULL);
+//!
+//! -- KV: one row per (ns, key). DuckDB compares BLOBs bytewise as
+//! -- unsigned bytes (memcmp), so ORDER BY key is exactly the KV tier's
+//! -- key order.
+//! CREATE TABLE storage_kv (
+//!     ns VARCHAR NOT NULL, key BLOB NOT NULL, value BLOB NOT NULL,
+//!     version BIGINT NOT NULL, expires_at BIGINT);       -- NULL: never
+//! ```
+//!
+//! # Why no PRIMARY KEY
+//!
+//! The tables deliberately carry no primary key or other index. DuckDB's
+//! ART indexes report a spurious `write-write conflict on key` when a key
+//! is rewritten while any other transaction on the database is open
+//! (measured here: KV puts failed with `Failed to commit: write-write
+//! conflict on key: "version_counter"` whenever an SQL statement ran
+//! concurrently on another connection), and DuckDB's planner answers
+//! these lookups with a zone-map-pruned scan rather than the index anyway.
+//! Uniqueness is kept by the KV tier instead: every KV write runs on the
+//! store's one KV connection, inside a transaction, and updates the row
+//! of its key in place or inserts it when there is none.
+//!
+//! DuckDB has no partial indexes either, so there is no expiry index:
+//! expired rows are invisible to every read at once (each query filters
+//! on `expires_at`), and every 64th KV write transaction deletes all rows
+//! that have expired by then (one columnar scan of `expires_at`).
+
+use duckdb::{Connection, OptionalExt};
+use storage_core::{Context, Error, Result};
+
+use crate::config::BACKEND;
+use crate::error::map_err;
+
+/// The schema version this build writes and reads.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// Version 1: everything above. Later versions append steps to
+/// [`MIGRATIONS`]; a step never changes once released.
+const V1: &str = "
+CREATE TABLE IF NOT EXISTS storage_kv (
+    ns VARCHAR NOT NULL, key BLOB NOT NULL, value BLOB NOT NULL,
+    version BIGINT NOT NULL, expires_at BIGINT);
+INSERT INTO storage_meta (key, value)
+    SELECT 'version_counter', 0
+    WHERE NOT EXISTS (SELECT 1 FROM storage_meta WHERE key = 'version_counter');
+";
+
+/// Migration steps: `MIGRATIONS[i]` takes the schema from version `i` to
+/// `i + 1`.
+const MIGRATIONS: &[&str] = &[V1];
+
+/// The table every version has, created first so the recorded version can
+/// be read.
+const META: &str =
+    "CREATE TABLE IF NOT EXISTS storage_meta (key VARCHAR NOT NULL, value BIGINT NOT NULL)";
+
+fn ctx() -> Context {
+    Context::new("open", BACKEND)
+}
+
+/// Brings the schema to [`SCHEMA_VERSION`] in one transaction. A database
+/// written by a newer build is refused, untouched.
+pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {
+    let tx = conn.transaction().map_err(|e| map_err(ctx(), e))?;
+    tx.execute_batch(META).map_err(|e| map_err(ctx(), e))?;
+    let found: i64 = tx
+        .query_row(
+            "SELECT value FROM storage_meta WHERE key = 'schema_version'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(|e| map_err(ctx(), e))?
+        .unwrap_or(0);
+    if found > SCHEMA_VERSION {
+        return Err(Error::invalid(
+            ctx(),
+            format!(
+                "the database has storage schema version {found}, newer than this build's {SCHEMA_VERSION}; upgrade storage-duckdb"
+            ),
+        ));
+    }
+    for step in MIGRATIONS.iter().skip(usize::try_from(found).unwrap_or(0)) {
+        tx.execute_batch(step).map_err(|e| map_err(ctx(), e))?;
+    }
+    let updated = tx
+        .execute(
+            "UPDATE storage_meta SET value = ? WHERE key = 'schema_version'",
+            [SCHEMA_VERSION],
+        )
+        .map_err(|e| map_err(ctx(), e))?;
+    if updated == 0 {
+        tx.execute(
+            "INSERT INTO storage_meta (key, value) VALUES ('schema_version', ?)",
+            [SCHEMA_VERSION],
+        )
+        .map_err(|e| map_err(ctx(), e))?;
+    }
+    tx.commit().map_err(|e| map_err(ctx(), e))
+}
+
+/// Reserves `n` (>= 1) consecutive store-wide version numbers inside the
+/// caller's write transaction and returns the last; the reserved numbers
+/// are `last - n + 1 ..= last`. Never reused: the counter only grows and
+/// is committed with the writes that use it.
+pub(crate) fn reserve_versions(conn: &Connection, n: u64) -> duckdb::Result<i64> {
+    let n = i64::try_from(n).unwrap_or(i64::MAX);
+    conn.prepare_cached(
+        "UPDATE storage_meta SET value = value + ? WHERE key = 'version_counter' RETURNING value",
+    )?
+    .query_row([n], |r| r.get(0))
+}

@@ -1,0 +1,420 @@
+//! The KV tier on an object store, and the reads the CAS tier shares.
+//!
+//! One object per key (layout in `keys.rs`, bytes in `record.rs`). A
+//! read is one `GET`; the version token names that response's ETag (plus
+//! the object version where the store has one) and the entry's expiry
+//! instant (`token.rs`). A plain put is one
+//! unconditional `PUT`. Scans list the namespace's directory, order the
+//! decoded keys (the escaping preserves byte order, but a local
+//! directory lists in no particular order, so the adapter sorts anyway),
+//! drop tombstones by their size, then read candidates in order, a few at
+//! a time, until the page is full and one more live entry proves a next
+//! page exists.
+//!
+//! A plain delete reads the key and, if it is live, removes the object.
+//! `DELETE` is unconditional, so two concurrent deletes of one live key
+//! may both report `true` (as S3's own `DeleteObject` would); conditional
+//! deletes (`delete_if`) are exact, see `atomic.rs`.
+
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
+use object_store::path::Path;
+use object_store::{GetOptions, ObjectMeta, ObjectStoreExt, PutPayload, UpdateVersion};
+use storage_core::validate::Validator;
+use storage_core::{
+    At, BatchOp, Cursor, Direction, Entry, Error, Expiry, PutOptions, Result, ScanPage,
+    ScanRequest, Timestamp, Version,
+};
+
+use crate::backend::RemoteStore;
+use crate::config::BACKEND;
+use crate::error::{is_absent, map_err};
+use crate::record::Record;
+use crate::token::EntryToken;
+
+/// Reads in flight at once during scans and multi-gets.
+const READ_CONCURRENCY: usize = 16;
+
+/// Separates the ETag from the object version in a token.
+const VERSION_SEP: &str = ";v=";
+
+/// The token of a transport object (`transport.rs`): the ETag, plus
+/// `;v=<version>` where the store versions objects. `None` when the store
+/// reported neither. KV entries carry richer tokens (`token.rs`).
+pub(crate) fn token(e_tag: Option<String>, version: Option<String>) -> Option<Version> {
+    match (e_tag, version) {
+        (Some(e), None) => Some(Version::new(e)),
+        (e, Some(v)) => Some(Version::new(format!(
+            "{}{VERSION_SEP}{v}",
+            e.unwrap_or_default()
+        ))),
+        (None, None) => None,
+    }
+}
+
+/// The condition a presented transport token stands for; `None` for a
+/// token this store cannot have issued (no ETag), which matches nothing.
+pub(crate) fn condition(v: &Version) -> Option<UpdateVersion> {
+    let (e, ver) = match v.as_str().split_once(VERSION_SEP) {
+        Some((e, ver)) => (e, Some(ver.to_owned())),
+        None => (v.as_str(), None),
+    };
+    (!e.is_empty()).then(|| UpdateVersion {
+        e_tag: Some(e.to_owned()),
+        version: ver,
+    })
+}
+
+/// A store that answered a write without an ETag cannot do CAS.
+pub(crate) fn no_etag(ctx: At<'_>) -> Error {
+    Error::Backend {
+        ctx: ctx.into(),
+        source: "the object store returned no ETag or version for a write".into(),
+    }
+}
+
+/// One object as a read saw it.
+#[derive(Debug, Clone)]
+pub(crate) struct Current {
+    /// Its token (`token.rs`: expiry, ETag [+ version]).
+    pub(crate) version: Version,
+    /// The value and expiry if the entry is live now; `None` for a
+    /// tombstone or an expired entry (both count as absent).
+    pub(crate) live: Option<(Bytes, Option<Timestamp>)>,
+}
+
+impl Current {
+    /// The version if live.
+    pub(crate) fn live_version(&self) -> Option<Version> {
+        self.live.as_ref().map(|_| self.version.clone())
+    }
+}
+
+impl RemoteStore {
+    /// This store's input rules.
+    pub(crate) fn check(&self) -> Validator {
+        Validator::new(BACKEND, self.inner.caps)
+    }
+
+    /// "Now" by the store clock.
+    pub(crate) fn now(&self) -> Timestamp {
+        self.inner.clock.now()
+    }
+
+    /// The expiry instant of a write made now.
+    pub(crate) fn expiry(&self, op: &'static str, expiry: Expiry) -> Result<Option<Timestamp>> {
+        if expiry != Expiry::Never && !self.inner.caps.kv_ttl {
+            return Err(Error::unsupported(op, BACKEND));
+        }
+        Ok(expiry.resolve(self.now()))
+    }
+
+    /// The object at `path` as of now, or `None` if there is none.
+    pub(crate) async fn read(
+        &self,
+        op: &'static str,
+        ns: &str,
+        path: &Path,
+    ) -> Result<Option<Current>> {
+        let at = At::scoped(op, BACKEND, ns);
+        let got = match self.inner.store.get_opts(path, GetOptions::default()).await {
+            Ok(g) => g,
+            Err(e) if is_absent(&e) => return Ok(None),
+            Err(e) => return Err(map_err(at, e)),
+        };
+        let meta = got.meta.clone();
+        let raw = match got.bytes().await {
+            Ok(b) => b,
+            // Replaced and cleaned up between the response head and body.
+            Err(e) if is_absent(&e) => return Ok(None),
+            Err(e) => return Err(map_err(at, e)),
+        };
+        let record = Record::decode(raw).ok_or_else(|| {
+            Error::invalid(
+                at,
+                "an object under this store's prefix is not a storage record (written by \
+                 something else?)",
+            )
+        })?;
+        let (expires_at, tombstone) = match &record {
+            Record::Live { expires_at, .. } => (*expires_at, false),
+            Record::Tombstone => (None, true),
+        };
+        let token =
+            EntryToken::new(meta.e_tag, meta.version, expires_at).ok_or_else(|| no_etag(at))?;
+        if tombstone {
+            self.learn_tombstone(&token.e_tag);
+        }
+        Ok(Some(Current {
+            version: token.encode(),
+            live: record.live_at(self.now()),
+        }))
+    }
+
+    /// Writes a live record unconditionally; returns its token.
+    pub(crate) async fn write(
+        &self,
+        ns: &str,
+        key: &[u8],
+        value: &[u8],
+        expires_at: Option<Timestamp>,
+        mode: object_store::PutMode,
+    ) -> std::result::Result<object_store::PutResult, object_store::Error> {
+        let path = self.inner.layout.key(ns, key);
+        let payload = PutPayload::from(Record::encode(value, expires_at));
+        let opts = object_store::PutOptions {
+            mode,
+            ..Default::default()
+        };
+        self.inner.store.put_opts(&path, payload, opts).await
+    }
+
+    async fn kv_get(&self, ns: &str, key: &[u8]) -> Result<Option<Bytes>> {
+        const OP: &str = "get";
+        self.check().ns_key(OP, ns, key)?;
+        let path = self.inner.layout.key(ns, key);
+        Ok(self
+            .read(OP, ns, &path)
+            .await?
+            .and_then(|c| c.live)
+            .map(|(v, _)| v))
+    }
+
+    async fn kv_put(&self, ns: &str, key: &[u8], value: Bytes, options: PutOptions) -> Result<()> {
+        const OP: &str = "put";
+        self.check().ns_key_value(OP, ns, key, &value)?;
+        let expires_at = self.expiry(OP, options.expiry)?;
+        self.write(
+            ns,
+            key,
+            &value,
+            expires_at,
+            object_store::PutMode::Overwrite,
+        )
+        .await
+        .map_err(|e| map_err(At::scoped(OP, BACKEND, ns), e))?;
+        Ok(())
+    }
+
+    /// Removes the object if the key is live; see the module docs.
+    pub(crate) async fn remove(&self, op: &'static str, ns: &str, key: &[u8]) -> Result<bool> {
+        let path = self.inner.layout.key(ns, key);
+        let live = self
+            .read(op, ns, &path)
+            .await?
+            .is_some_and(|c| c.live.is_some());
+        if !live {
+            return Ok(false);
+        }
+        match self.inner.store.delete(&path).await {
+            Ok(()) => Ok(true),
+            Err(e) if is_absent(&e) => Ok(true),
+            Err(e) => Err(map_err(At::scoped(op, BACKEND, ns), e)),
+        }
+    }
+
+    async fn kv_delete(&self, ns: &str, key: &[u8]) -> Result<bool> {
+        const OP: &str = "delete";
+        self.check().ns_key(OP, ns, key)?;
+        self.remove(OP, ns, key).await
+    }
+
+    async fn kv_get_many(&self, ns: &str, keys: &[Bytes]) -> Result<Vec<Option<Bytes>>> {
+        const OP: &str = "get_many";
+        self.check().keys(OP, ns, keys)?;
+        let paths: Vec<Path> = keys.iter().map(|k| self.inner.layout.key(ns, k)).collect();
+        futures::stream::iter(paths.into_iter().map(|path| async move {
+            Ok(self
+                .read(OP, ns, &path)
+                .await?
+                .and_then(|c| c.live)
+                .map(|(v, _)| v))
+        }))
+        .buffered(READ_CONCURRENCY)
+        .try_collect()
+        .await
+    }
+
+    async fn kv_write_batch(&self, ns: &str, ops: Vec<BatchOp>) -> Result<()> {
+        const OP: &str = "write_batch";
+        self.check().batch(OP, ns, &ops)?;
+        for op in &ops {
+            if let BatchOp::Put { options, .. } = op {
+                self.expiry(OP, options.expiry)?;
+            }
+        }
+        // No multi-object atomicity on an object store: applied in order
+        // (the KvStore contract for TransactionScope::None).
+        for op in ops {
+            match op {
+                BatchOp::Put {
+                    key,
+                    value,
+                    options,
+                } => {
+                    let expires_at = self.expiry(OP, options.expiry)?;
+                    self.write(
+                        ns,
+                        &key,
+                        &value,
+                        expires_at,
+                        object_store::PutMode::Overwrite,
+                    )
+                    .await
+                    .map_err(|e| map_err(At::scoped(OP, BACKEND, ns), e))?;
+                }
+                BatchOp::Delete { key } => {
+                    self.remove(OP, ns, &key).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Every object of a namespace with its decoded key, sorted by key;
+    /// tombstones (empty objects) and foreign objects left out.
+    pub(crate) async fn list_keys(
+        &self,
+        op: &'static str,
+        ns: &str,
+    ) -> Result<Vec<(Bytes, ObjectMeta)>> {
+        let dir = self.inner.layout.namespace(ns);
+        let metas: Vec<ObjectMeta> = self
+            .inner
+            .store
+            .list(Some(&dir))
+            .try_collect()
+            .await
+            .map_err(|e| map_err(At::scoped(op, BACKEND, ns), e))?;
+        let mut out: Vec<(Bytes, ObjectMeta)> = metas
+            .into_iter()
+            .filter(|m| m.size > 0)
+            .filter_map(|m| {
+                let k = self.inner.layout.key_of(&dir, &m.location)?;
+                Some((Bytes::from(k), m))
+            })
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
+    }
+
+    async fn kv_scan(&self, ns: &str, request: ScanRequest) -> Result<ScanPage> {
+        const OP: &str = "scan";
+        self.check().namespace(OP, ns)?;
+        request.validate(At::scoped(OP, BACKEND, ns), &self.inner.caps)?;
+        if request.effective_range().is_none() {
+            return Ok(ScanPage::default());
+        }
+        let mut candidates: Vec<(Bytes, ObjectMeta)> = self
+            .list_keys(OP, ns)
+            .await?
+            .into_iter()
+            .filter(|(k, _)| request.contains(k))
+            .collect();
+        if request.direction == Direction::Reverse {
+            candidates.reverse();
+        }
+        let want = request.limit.saturating_add(1);
+        let mut entries: Vec<Entry> = Vec::new();
+        let mut reads =
+            futures::stream::iter(candidates.into_iter().map(|(key, meta)| async move {
+                let cur = self.read(OP, ns, &meta.location).await?;
+                Ok::<_, Error>((key, cur))
+            }))
+            .buffered(READ_CONCURRENCY);
+        while let Some(r) = reads.next().await {
+            let (key, cur) = r?;
+            let Some(Current {
+                version,
+                live: Some((value, expires_at)),
+            }) = cur
+            else {
+                continue;
+            };
+            entries.push(Entry {
+                key,
+                value,
+                version: Some(version),
+                expires_at,
+            });
+            if entries.len() >= want {
+                break;
+            }
+        }
+        let cursor = if entries.len() > request.limit {
+            entries.truncate(request.limit);
+            entries.last().map(|e| Cursor::after(e.key.clone()))
+        } else {
+            None
+        };
+        Ok(ScanPage { entries, cursor })
+    }
+
+    /// Whether a namespace holds at least one live entry.
+    pub(crate) async fn has_live(&self, op: &'static str, ns: &str) -> Result<bool> {
+        for (_, meta) in self.list_keys(op, ns).await? {
+            if self
+                .read(op, ns, &meta.location)
+                .await?
+                .is_some_and(|c| c.live.is_some())
+            {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    async fn kv_list_namespaces(&self) -> Result<Vec<String>> {
+        const OP: &str = "list_namespaces";
+        let root = self.inner.layout.root();
+        let listing = self
+            .inner
+            .store
+            .list_with_delimiter(root.as_ref())
+            .await
+            .map_err(|e| map_err(At::new(OP, BACKEND), e))?;
+        let mut out = Vec::new();
+        for dir in listing.common_prefixes {
+            let Some(ns) = self.inner.layout.namespace_of(&dir) else {
+                continue;
+            };
+            if self.has_live(OP, &ns).await? {
+                out.push(ns);
+            }
+        }
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+
+    async fn kv_drop_namespace(&self, ns: &str) -> Result<bool> {
+        const OP: &str = "drop_namespace";
+        self.check().namespace(OP, ns)?;
+        let had = self.has_live(OP, ns).await?;
+        self.delete_all(OP, ns, &self.inner.layout.namespace(ns))
+            .await?;
+        Ok(had)
+    }
+
+    /// Deletes every object under `dir` (tombstones included).
+    pub(crate) async fn delete_all(&self, op: &'static str, scope: &str, dir: &Path) -> Result<()> {
+        let at = At::scoped(op, BACKEND, scope);
+        let locations = self
+            .inner
+            .store
+            .list(Some(dir))
+            .map_ok(|m| m.location)
+            .boxed();
+        let mut deleted = self.inner.store.delete_stream(locations);
+        while let Some(r) = deleted.next().await {
+            match r {
+                Ok(_) => {}
+                Err(e) if is_absent(&e) => {}
+                Err(e) => return Err(map_err(at, e)),
+            }
+        }
+        Ok(())
+    }
+}
+
+storage_core::forward_kv_store!(RemoteStore, BACKEND, |s| s.inner.caps);
