@@ -44,7 +44,9 @@
 //!   `DYLD_LIBRARY_PATH` on macOS, `PATH` on Windows. Otherwise the program
 //!   builds and then fails at start with "libduckdb.so: cannot open shared
 //!   object file". (`DUCKDB_STATIC=1` links `libduckdb_static.a` from
-//!   `DUCKDB_LIB_DIR` statically instead.)
+//!   `DUCKDB_LIB_DIR` statically instead.) CI builds this way against
+//!   DuckDB's own `libduckdb.so` 1.4.5 (shipped in the npm package
+//!   `@duckdb/node-bindings-linux-x64`) and runs every test of this crate.
 //!
 //! # Type mapping
 //!
