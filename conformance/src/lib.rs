@@ -28,8 +28,3 @@ pub use case::{Case, CaseResult, Failure, Requirement, Tier};
 pub use harness::{Fixture, Harness};
 pub use report::{Outcome, Report};
 pub use runner::{run_case, run_report, trials};
-
-/// The README's examples, compiled and run as doctests so they stay true.
-#[doc = include_str!("../../README.md")]
-#[cfg(doctest)]
-pub struct ReadmeDoctests;

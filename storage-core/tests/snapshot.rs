@@ -883,3 +883,99 @@ async fn decode_never_panics_on_well_framed_noise() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_rebased_snapshot_keeps_the_time_left_on_every_instant() {
+    let t0 = Timestamp::from_millis(1_000_000);
+    let (clock, source) = store_at(t0);
+    source
+        .put(
+            "s",
+            b"ttl",
+            Bytes::from_static(b"v"),
+            PutOptions {
+                expiry: storage_core::Expiry::After(Duration::from_secs(60)),
+            },
+        )
+        .await
+        .unwrap();
+    source
+        .create_queue("q", QueueConfig::default())
+        .await
+        .unwrap();
+    source
+        .send(
+            "q",
+            SendMessage::new("delayed").delayed(Duration::from_secs(10)),
+        )
+        .await
+        .unwrap();
+    source
+        .send("q", SendMessage::new("in flight"))
+        .await
+        .unwrap();
+    let got = source
+        .receive("q", ReceiveOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(got.len(), 1);
+    let bytes = export_all(&source, &clock).await;
+
+    // Loaded a day later: without a rebase everything has run out ...
+    let later = t0.saturating_add(Duration::from_secs(86_400));
+    let (_, stale) = store_at(later);
+    snapshot::import(&bytes, Some(&stale), Some(&stale), ImportMode::Replace)
+        .await
+        .unwrap();
+    assert_eq!(stale.get("s", b"ttl").await.unwrap(), None);
+    assert_eq!(stale.counts("q").await.unwrap().visible, 2);
+
+    // ... rebased, each instant kept the time it had left.
+    let rebased = snapshot::decode(&bytes).unwrap().rebased(later);
+    assert_eq!(rebased.exported_at, later);
+    let mut rebytes = Vec::new();
+    snapshot::encode(&rebased, &mut rebytes).unwrap();
+    let (clock2, target) = store_at(later);
+    snapshot::import(&rebytes, Some(&target), Some(&target), ImportMode::Replace)
+        .await
+        .unwrap();
+    let entry = target
+        .scan("s", ScanRequest::all())
+        .await
+        .unwrap()
+        .entries
+        .remove(0);
+    assert_eq!(
+        entry.expires_at,
+        Some(later.saturating_add(Duration::from_secs(60)))
+    );
+    assert_eq!(
+        target.counts("q").await.unwrap(),
+        QueueCounts {
+            visible: 0,
+            in_flight: 1,
+            delayed: 1
+        }
+    );
+    clock2.advance(Duration::from_secs(10));
+    let d = target
+        .receive("q", ReceiveOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(d[0].body, Bytes::from_static(b"delayed"));
+    clock2.advance(Duration::from_secs(20));
+    let d = target
+        .receive("q", ReceiveOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(d[0].body, Bytes::from_static(b"in flight"));
+    assert_eq!(d[0].receive_count, 2);
+
+    // Backwards works too (a snapshot from the future).
+    let earlier = Timestamp::from_millis(10);
+    let back = snapshot::decode(&bytes).unwrap().rebased(earlier);
+    assert_eq!(
+        back.namespaces["s"][0].expires_at,
+        Some(Timestamp::from_millis(60_010))
+    );
+}

@@ -28,8 +28,8 @@ pub const CLUSTER_CAPABILITIES: Capabilities = Capabilities {
     ..CAPABILITIES
 };
 
-/// Which server(s).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Which server(s). `Debug` shows URLs with any password replaced by `***`.
+#[derive(Clone, PartialEq, Eq)]
 pub enum Target {
     /// One server: `redis://host:port/db`.
     Standalone(String),
@@ -65,5 +65,52 @@ impl RedisConfig {
             target: Target::Cluster(nodes),
             prefix: prefix.into(),
         }
+    }
+}
+
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Target::Standalone(url) => f.debug_tuple("Standalone").field(&redact(url)).finish(),
+            Target::Cluster(nodes) => f
+                .debug_tuple("Cluster")
+                .field(&nodes.iter().map(|n| redact(n)).collect::<Vec<_>>())
+                .finish(),
+        }
+    }
+}
+
+/// `url` with the password of its userinfo (`redis://user:PASSWORD@host`)
+/// replaced by `***`, for `Debug` output and messages.
+pub(crate) fn redact(url: &str) -> String {
+    let Some(start) = url.find("://").map(|i| i + 3) else {
+        return url.to_owned();
+    };
+    let authority_end = url[start..].find('/').map_or(url.len(), |i| start + i);
+    let Some(at) = url[start..authority_end].rfind('@').map(|i| start + i) else {
+        return url.to_owned();
+    };
+    match url[start..at].find(':') {
+        Some(colon) => format!("{}***{}", &url[..start + colon + 1], &url[at..]),
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_hides_passwords() {
+        let t = Target::Standalone("redis://user:hunter2@host:6379/0".to_owned());
+        assert_eq!(
+            format!("{t:?}"),
+            "Standalone(\"redis://user:***@host:6379/0\")"
+        );
+        let t = Target::Cluster(vec!["redis://:pw@a:1".to_owned(), "redis://b:2".to_owned()]);
+        let shown = format!("{t:?}");
+        assert!(!shown.contains("pw@"), "{shown}");
+        assert!(shown.contains("redis://:***@a:1") && shown.contains("redis://b:2"));
+        assert_eq!(redact("redis://host/0?x=a@b"), "redis://host/0?x=a@b");
     }
 }

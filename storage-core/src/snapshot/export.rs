@@ -33,6 +33,25 @@ pub async fn export(
     exported_at: Timestamp,
     out: &mut dyn Write,
 ) -> Result<Summary> {
+    export_with_progress(kv, queues, exported_at, out, &|_| {}).await
+}
+
+/// [`export`], calling `progress` with what has been read so far after
+/// every scan page and every queue (`bytes` stays 0 until the end), so a
+/// caller can draw a progress indicator. The total is not known in
+/// advance.
+///
+/// # Errors
+///
+/// As [`export`].
+pub async fn export_with_progress(
+    kv: Option<&dyn KvStore>,
+    queues: Option<&dyn QueueStore>,
+    exported_at: Timestamp,
+    out: &mut dyn Write,
+    progress: &(dyn Fn(&Summary) + Send + Sync),
+) -> Result<Summary> {
+    let mut read = Summary::default();
     let kv = kv.filter(|s| s.capabilities().kv);
     let queues = queues.filter(|s| s.capabilities().queue);
     let backend = match (
@@ -57,18 +76,23 @@ pub async fn export(
             let mut request = ScanRequest::all().with_limit(limit);
             loop {
                 let page = kv.scan(&ns, request.clone()).await?;
+                read.entries = read
+                    .entries
+                    .saturating_add(super::len_u64(page.entries.len()));
                 entries.extend(page.entries.into_iter().map(|e| KvEntry {
                     key: e.key,
                     value: e.value,
                     version: e.version.map(|v| v.to_string()),
                     expires_at: e.expires_at,
                 }));
+                progress(&read);
                 match page.cursor {
                     Some(c) => request.cursor = Some(c),
                     None => break,
                 }
             }
             if !entries.is_empty() {
+                read.namespaces = read.namespaces.saturating_add(1);
                 snapshot.namespaces.insert(ns, entries);
             }
         }
@@ -78,6 +102,11 @@ pub async fn export(
         for name in queues.list_queues("").await? {
             match queues.export_queue(&name).await {
                 Ok(state) => {
+                    read.queues = read.queues.saturating_add(1);
+                    read.messages = read
+                        .messages
+                        .saturating_add(super::len_u64(state.messages.len()));
+                    progress(&read);
                     snapshot.queues.insert(name, state);
                 }
                 Err(Error::NotFound { .. }) => {}

@@ -59,12 +59,35 @@ pub async fn import(
     queues: Option<&dyn QueueStore>,
     mode: ImportMode,
 ) -> Result<Summary> {
+    import_with_progress(bytes, kv, queues, mode, &|_, _| {}).await
+}
+
+/// [`import`], calling `progress(done, total)` after every verified write
+/// (a KV batch or a whole queue), where `total` is the snapshot's
+/// [`Summary`](super::Summary) and `done` what has been written so far, so
+/// a caller can draw a progress bar. It is first called with nothing done,
+/// after every check passed and before the first write.
+///
+/// # Errors
+///
+/// As [`import`].
+pub async fn import_with_progress(
+    bytes: &[u8],
+    kv: Option<&dyn KvStore>,
+    queues: Option<&dyn QueueStore>,
+    mode: ImportMode,
+    progress: &(dyn Fn(&Summary, &Summary) + Send + Sync),
+) -> Result<Summary> {
     let snapshot = decode(bytes)?;
     check_kv_target(&snapshot, kv)?;
     check_queue_target(&snapshot, queues)?;
 
     let kv = kv.filter(|s| s.capabilities().kv);
     let queues = queues.filter(|s| s.capabilities().queue);
+    let mut total = snapshot.summary();
+    total.bytes = len_u64(bytes.len());
+    let mut done = Summary::default();
+    progress(&done, &total);
 
     if mode == ImportMode::Replace {
         if let Some(kv) = kv {
@@ -98,7 +121,10 @@ pub async fn import(
                     })
                     .collect();
                 kv.write_batch(ns, ops).await?;
+                done.entries = done.entries.saturating_add(len_u64(part.len()));
+                progress(&done, &total);
             }
+            done.namespaces = done.namespaces.saturating_add(1);
         }
     }
 
@@ -106,12 +132,14 @@ pub async fn import(
         for name in queue_import_order(&snapshot.queues) {
             if let Some(state) = snapshot.queues.get(name) {
                 queues.import_queue(name, state.clone()).await?;
+                done.queues = done.queues.saturating_add(1);
+                done.messages = done.messages.saturating_add(len_u64(state.messages.len()));
+                progress(&done, &total);
             }
         }
     }
 
-    let mut summary = snapshot.summary();
-    summary.bytes = len_u64(bytes.len());
+    let summary = total;
     tracing::debug!(
         namespaces = summary.namespaces,
         entries = summary.entries,

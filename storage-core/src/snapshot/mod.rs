@@ -126,9 +126,9 @@ use bytes::Bytes;
 use crate::clock::Timestamp;
 use crate::queue::QueueState;
 
-pub use export::export;
+pub use export::{export, export_with_progress};
 pub use format::{decode, encode, CHECKSUM_LEN, FORMAT_VERSION, MAGIC};
-pub use import::{import, ImportMode};
+pub use import::{import, import_with_progress, ImportMode};
 
 #[cfg(doc)]
 use crate::{KvStore, QueueStore};
@@ -178,6 +178,43 @@ impl Snapshot {
             .values()
             .fold(0u64, |n, q| n.saturating_add(len_u64(q.messages.len())));
         s
+    }
+
+    /// The same state as if it had been exported at `now`: every instant
+    /// (entry expiries, message send / visibility / first-delivery times,
+    /// dedup expiries, `exported_at`) moves by `now - exported_at`, so
+    /// remaining TTLs, delays, visibility timeouts, retention and dedup
+    /// windows are what they were at the export. For fixtures that are
+    /// loaded long after they were taken (saturates at the ends of the
+    /// timestamp range).
+    pub fn rebased(mut self, now: Timestamp) -> Snapshot {
+        let from = self.exported_at.as_millis();
+        let to = now.as_millis();
+        let shift = |t: Timestamp| {
+            let ms = t.as_millis();
+            Timestamp::from_millis(if to >= from {
+                ms.saturating_add(to - from)
+            } else {
+                ms.saturating_sub(from - to)
+            })
+        };
+        self.exported_at = now;
+        for entries in self.namespaces.values_mut() {
+            for e in entries {
+                e.expires_at = e.expires_at.map(shift);
+            }
+        }
+        for q in self.queues.values_mut() {
+            for m in &mut q.messages {
+                m.sent_at = shift(m.sent_at);
+                m.visible_at = shift(m.visible_at);
+                m.first_received_at = m.first_received_at.map(shift);
+            }
+            for d in &mut q.dedup {
+                d.expires_at = shift(d.expires_at);
+            }
+        }
+        self
     }
 }
 

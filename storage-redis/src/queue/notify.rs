@@ -27,13 +27,30 @@ const SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Re-check interval of a long poll without a subscription.
 pub(crate) const FALLBACK_RECHECK: Duration = Duration::from_millis(250);
 
-#[derive(Debug)]
 struct Shared {
     waiters: Waiters,
     channel: String,
     /// Node URLs, tried in order.
     urls: Vec<String>,
     subscribed: watch::Sender<bool>,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("waiters", &self.waiters)
+            .field("channel", &self.channel)
+            .field(
+                "urls",
+                &self
+                    .urls
+                    .iter()
+                    .map(|u| crate::config::redact(u))
+                    .collect::<Vec<_>>(),
+            )
+            .field("subscribed", &*self.subscribed.borrow())
+            .finish()
+    }
 }
 
 /// One store's wake-up listener (started lazily, stopped on drop).
