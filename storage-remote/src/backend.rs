@@ -38,6 +38,8 @@ pub(crate) struct Inner {
     /// the first tombstone this handle writes or reads. While unset,
     /// conditional writes keep their pre-read (see `atomic.rs`).
     pub(crate) tombstone_etag: OnceLock<String>,
+    /// [`RemoteConfig::ordered_listing`].
+    pub(crate) ordered_listing: bool,
 }
 
 impl fmt::Debug for RemoteStore {
@@ -116,6 +118,7 @@ impl RemoteStore {
                 clock,
                 caps,
                 tombstone_etag: OnceLock::new(),
+                ordered_listing: config.ordered_listing,
             }),
         })
     }
@@ -132,6 +135,8 @@ impl RemoteStore {
                 clock,
                 caps: CAPABILITIES,
                 tombstone_etag: OnceLock::new(),
+                // InMemory lists a BTreeMap range: in path order.
+                ordered_listing: true,
             }),
         }
     }
@@ -152,7 +157,12 @@ impl RemoteStore {
     /// the first call reaches the endpoint.
     pub fn s3(config: &S3Config, clock: SharedClock) -> Result<Self> {
         let store = build_s3(config)?;
-        let this = RemoteStore::with_clock(store, RemoteConfig::new(config.prefix.clone()), clock)?;
+        let this = RemoteStore::with_clock(
+            store,
+            // ListObjectsV2 returns keys in UTF-8 binary order from `start-after`.
+            RemoteConfig::new(config.prefix.clone()).with_ordered_listing(true),
+            clock,
+        )?;
         this.learn_tombstone(S3_EMPTY_ETAG);
         Ok(this)
     }

@@ -72,6 +72,13 @@ pub struct RemoteConfig {
     /// guess a tombstone's ETag other than by hashing the empty object:
     /// declare `false` for ETags that count writes (`InMemory`).
     pub content_hash_etags: bool,
+    /// Whether `list_with_offset` returns objects in path order and starts
+    /// at the offset on the server (S3 `start-after`, GCS, Azure and
+    /// object_store's `InMemory` do; a local directory lists unsorted).
+    /// `true` lets a forward scan list from its start key and stop once
+    /// its page is full; `false` (the safe default for an unknown store)
+    /// lists the whole namespace and sorts it, for every page.
+    pub ordered_listing: bool,
 }
 
 impl RemoteConfig {
@@ -81,7 +88,14 @@ impl RemoteConfig {
         RemoteConfig {
             prefix: prefix.into(),
             content_hash_etags: true,
+            ordered_listing: false,
         }
+    }
+
+    /// Sets whether the store lists in path order from an offset.
+    pub fn with_ordered_listing(mut self, yes: bool) -> Self {
+        self.ordered_listing = yes;
+        self
     }
 
     /// Sets whether ETags are content hashes.

@@ -37,6 +37,9 @@
 //! segment, so a key never collides with the directory of a longer key
 //! on a local file system (255-byte file names).
 
+use std::ops::Bound;
+
+use bytes::Bytes;
 use object_store::path::Path;
 
 /// Most characters of one escaped key segment.
@@ -185,6 +188,27 @@ impl Layout {
         parse(s)
     }
 
+    /// The listing offset of a forward scan from `lower`: every object of
+    /// a key the bound admits sorts strictly after it (`list_with_offset`
+    /// is exclusive). For an inclusive bound that is the key's path with
+    /// its last character dropped, which sorts before the key's path and
+    /// after no key smaller than the key's shared prefix; the few such
+    /// keys it lets through are filtered by the scan's own bounds.
+    pub(crate) fn listing_offset(&self, ns: &str, lower: &Bound<Bytes>) -> Path {
+        match lower {
+            Bound::Unbounded => self.namespace(ns),
+            Bound::Excluded(k) => self.key(ns, k),
+            Bound::Included(k) => {
+                let mut s = self.key(ns, k).as_ref().to_owned();
+                s.pop();
+                while s.ends_with('/') {
+                    s.pop();
+                }
+                parse(s)
+            }
+        }
+    }
+
     /// The namespace a direct child of the root names, if it is one of
     /// ours.
     pub(crate) fn namespace_of(&self, child: &Path) -> Option<String> {
@@ -280,6 +304,32 @@ mod tests {
         assert!(p.parts().all(|s| s.as_ref().len() <= 255));
         assert_eq!(layout.key_of(&dir, &p), Some(long));
         assert!(p.as_ref().len() <= 1024 - 101);
+    }
+
+    #[test]
+    fn listing_offsets_admit_every_key_the_bound_admits() {
+        let layout = Layout::new("pre");
+        let mut keys: Vec<Vec<u8>> = vec![vec![0], vec![0xff], b"a".to_vec(), b"a\0".to_vec()];
+        // Keys around the segment cut (escaped lengths 199..=202).
+        for n in [66usize, 67, 199, 200, 201] {
+            keys.push(vec![b'x'; n]);
+            keys.push([vec![b'x'; n], b"/".to_vec()].concat());
+            keys.push([vec![0xffu8; n / 3], vec![b'a']].concat());
+        }
+        for k in &keys {
+            let k = Bytes::from(k.clone());
+            let inclusive = layout.listing_offset("ns", &Bound::Included(k.clone()));
+            let exclusive = layout.listing_offset("ns", &Bound::Excluded(k.clone()));
+            let unbounded = layout.listing_offset("ns", &Bound::Unbounded);
+            for j in &keys {
+                let path = layout.key("ns", j);
+                if j[..] >= k[..] {
+                    assert!(path > inclusive, "{path} <= {inclusive}");
+                }
+                assert_eq!(path > exclusive, j[..] > k[..], "{path} vs {exclusive}");
+                assert!(path > unbounded);
+            }
+        }
     }
 
     #[test]

@@ -11,13 +11,21 @@
 //! a time, until the page is full and one more live entry proves a next
 //! page exists.
 //!
+//! On a store that lists in path order from an offset
+//! ([`RemoteConfig::ordered_listing`](crate::RemoteConfig): S3, InMemory),
+//! a forward scan instead lists from its start key and stops when its
+//! page is full, so a page costs one listing request, not a listing of
+//! the whole namespace. Reverse scans list their whole range.
+//!
 //! A plain delete reads the key and, if it is live, removes the object.
 //! `DELETE` is unconditional, so two concurrent deletes of one live key
 //! may both report `true` (as S3's own `DeleteObject` would); conditional
 //! deletes (`delete_if`) are exact, see `atomic.rs`.
 
+use std::ops::Bound;
+
 use bytes::Bytes;
-use futures::{StreamExt, TryStreamExt};
+use futures::{future, Stream, StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{GetOptions, ObjectMeta, ObjectStoreExt, PutPayload, UpdateVersion};
 use storage_core::validate::Validator;
@@ -34,6 +42,15 @@ use crate::token::EntryToken;
 
 /// Reads in flight at once during scans and multi-gets.
 const READ_CONCURRENCY: usize = 16;
+
+/// Whether `key` lies past an upper scan bound.
+fn beyond(upper: &Bound<Bytes>, key: &[u8]) -> bool {
+    match upper {
+        Bound::Included(u) => key > &u[..],
+        Bound::Excluded(u) => key >= &u[..],
+        Bound::Unbounded => false,
+    }
+}
 
 /// Separates the ETag from the object version in a token.
 const VERSION_SEP: &str = ";v=";
@@ -302,8 +319,29 @@ impl RemoteStore {
         const OP: &str = "scan";
         self.check().namespace(OP, ns)?;
         request.validate(At::scoped(OP, BACKEND, ns), &self.inner.caps)?;
-        if request.effective_range().is_none() {
+        let Some((lower, upper)) = request.effective_range() else {
             return Ok(ScanPage::default());
+        };
+        if self.inner.ordered_listing && request.direction == Direction::Forward {
+            // List from the start key and stop once the page is full: one
+            // listing request per page on S3 however large the namespace.
+            let layout = &self.inner.layout;
+            let dir = layout.namespace(ns);
+            let offset = layout.listing_offset(ns, &lower);
+            let candidates = self
+                .inner
+                .store
+                .list_with_offset(Some(&dir), &offset)
+                .map_err(|e| map_err(At::scoped(OP, BACKEND, ns), e))
+                .try_filter_map(|m| {
+                    let key = (m.size > 0)
+                        .then(|| layout.key_of(&dir, &m.location))
+                        .flatten();
+                    future::ready(Ok(key.map(|k| (Bytes::from(k), m))))
+                })
+                .try_take_while(|(k, _)| future::ready(Ok(!beyond(&upper, k))))
+                .try_filter(|(k, _)| future::ready(request.contains(k)));
+            return self.fill_page(OP, ns, candidates, request.limit).await;
         }
         let mut candidates: Vec<(Bytes, ObjectMeta)> = self
             .list_keys(OP, ns)
@@ -314,14 +352,28 @@ impl RemoteStore {
         if request.direction == Direction::Reverse {
             candidates.reverse();
         }
-        let want = request.limit.saturating_add(1);
+        let candidates = futures::stream::iter(candidates.into_iter().map(Ok));
+        self.fill_page(OP, ns, candidates, request.limit).await
+    }
+
+    /// Reads `candidates` (in scan order) a few at a time until `limit`
+    /// live entries and one more, proving a next page, are found.
+    async fn fill_page(
+        &self,
+        op: &'static str,
+        ns: &str,
+        candidates: impl Stream<Item = Result<(Bytes, ObjectMeta)>>,
+        limit: usize,
+    ) -> Result<ScanPage> {
+        let want = limit.saturating_add(1);
         let mut entries: Vec<Entry> = Vec::new();
-        let mut reads =
-            futures::stream::iter(candidates.into_iter().map(|(key, meta)| async move {
-                let cur = self.read(OP, ns, &meta.location).await?;
+        let reads = candidates
+            .map_ok(|(key, meta)| async move {
+                let cur = self.read(op, ns, &meta.location).await?;
                 Ok::<_, Error>((key, cur))
-            }))
-            .buffered(READ_CONCURRENCY);
+            })
+            .try_buffered(READ_CONCURRENCY);
+        futures::pin_mut!(reads);
         while let Some(r) = reads.next().await {
             let (key, cur) = r?;
             let Some(Current {
@@ -341,8 +393,8 @@ impl RemoteStore {
                 break;
             }
         }
-        let cursor = if entries.len() > request.limit {
-            entries.truncate(request.limit);
+        let cursor = if entries.len() > limit {
+            entries.truncate(limit);
             entries.last().map(|e| Cursor::after(e.key.clone()))
         } else {
             None
@@ -350,9 +402,20 @@ impl RemoteStore {
         Ok(ScanPage { entries, cursor })
     }
 
-    /// Whether a namespace holds at least one live entry.
+    /// Whether a namespace holds at least one live entry: stops at the
+    /// first, in whatever order the store lists.
     pub(crate) async fn has_live(&self, op: &'static str, ns: &str) -> Result<bool> {
-        for (_, meta) in self.list_keys(op, ns).await? {
+        let dir = self.inner.layout.namespace(ns);
+        let listing = self
+            .inner
+            .store
+            .list(Some(&dir))
+            .map_err(|e| map_err(At::scoped(op, BACKEND, ns), e))
+            .try_filter(|m| {
+                future::ready(m.size > 0 && self.inner.layout.key_of(&dir, &m.location).is_some())
+            });
+        futures::pin_mut!(listing);
+        while let Some(meta) = listing.try_next().await? {
             if self
                 .read(op, ns, &meta.location)
                 .await?
