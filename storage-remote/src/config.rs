@@ -72,9 +72,10 @@ pub struct RemoteConfig {
     /// guess a tombstone's ETag other than by hashing the empty object:
     /// declare `false` for ETags that count writes (`InMemory`).
     pub content_hash_etags: bool,
-    /// Whether `list_with_offset` returns objects in path order and starts
-    /// at the offset on the server (S3 `start-after`, GCS, Azure and
-    /// object_store's `InMemory` do; a local directory lists unsorted).
+    /// Whether `list_with_offset` returns objects in path order (S3, GCS
+    /// and Azure do, and start at the offset on the server; object_store's
+    /// `InMemory` lists in order but copies every object under the prefix
+    /// before filtering; a local directory lists unsorted).
     /// `true` lets a forward scan list from its start key and stop once
     /// its page is full; `false` (the safe default for an unknown store)
     /// lists the whole namespace and sorts it, for every page.
