@@ -30,8 +30,8 @@
 //!   bucket is never "absent"), failed conditions → `Conflict`, 5xx /
 //!   429 / transport / S3's 409 `ConditionalRequestConflict` → retryable
 //!   `Unavailable`. `Debug` of stores and configs never shows credentials.
-//! - **Tests**: [`testing`] starts a throwaway `moto_server` (or uses
-//!   `S3_ENDPOINT`).
+//! - **Tests**: [`testing`] starts a throwaway moto S3 server that
+//!   applies each request atomically (or uses `S3_ENDPOINT`).
 
 mod admin;
 mod atomic;

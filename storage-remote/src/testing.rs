@@ -2,15 +2,21 @@
 //! starts `moto_server` (PyPI `moto[server]`) processes.
 //!
 //! - `S3_ENDPOINT` set (e.g. `http://127.0.0.1:5000`): that server is
-//!   used; buckets are created on it by an unsigned path-style `PUT`
+//!   used (a plain `moto_server` there fails the concurrent CAS cases
+//!   now and then, for the reason below); buckets are created on it by an unsigned path-style `PUT`
 //!   (moto, and most loopback test servers, accept that), or, with
 //!   `S3_BUCKET` also set, every store lives in that bucket under a
 //!   unique prefix instead.
-//! - Otherwise a `moto_server` is started on a free loopback port: the
-//!   binary named by `MOTO_SERVER`, else `moto_server` on `PATH`, else the
-//!   one `.ci/install-moto.sh` puts in
-//!   `${STORAGE_CI_VENV:-$HOME/.cache/storage-ci/venv}/bin`. It is killed
-//!   when the [`S3Server`] is dropped.
+//! - Otherwise moto is started on a free loopback port, from the
+//!   `moto_server` named by `MOTO_SERVER`, else `moto_server` on `PATH`,
+//!   else the one `.ci/install-moto.sh` puts in
+//!   `${STORAGE_CI_VENV:-$HOME/.cache/storage-ci/venv}/bin`. It runs in
+//!   that `moto_server`'s Python (its `#!` line) through
+//!   `moto_linearizable.py`, which serves moto's own application with
+//!   each request applied atomically: plain `moto_server` checks
+//!   `If-Match` and writes in two steps with no lock between, so
+//!   concurrent compare-and-swap loses updates there, where real S3 does
+//!   not (see that file). It is killed when the [`S3Server`] is dropped.
 //! - Anything that does not work is an `Err("S3 unavailable: <why>")`;
 //!   callers fail with it, they never skip.
 //!
@@ -71,26 +77,32 @@ impl S3Server {
         }
     }
 
-    /// Always a fresh `moto_server` on a free loopback port, with extra
-    /// environment variables (e.g. `INITIAL_NO_AUTH_ACTION_COUNT=0` makes
-    /// moto check credentials).
+    /// Always a fresh moto on a free loopback port (serving requests
+    /// atomically, see the module docs), with extra environment
+    /// variables (e.g. `INITIAL_NO_AUTH_ACTION_COUNT=0` makes moto check
+    /// credentials).
     pub fn spawn(env: &[(&str, &str)]) -> Result<S3Server, String> {
         let bin = moto_binary()?;
+        let python = moto_python(&bin)?;
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map(|a| a.port())
             .map_err(|e| unavailable(format!("no free loopback port: {e}")))?;
-        let mut cmd = Command::new(&bin);
-        cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        let mut cmd = Command::new(&python);
+        cmd.args(["-c", LINEARIZABLE_MOTO, "127.0.0.1", &port.to_string()])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let child = cmd
-            .spawn()
-            .map_err(|e| unavailable(format!("cannot start {}: {e}", bin.display())))?;
+        let child = cmd.spawn().map_err(|e| {
+            unavailable(format!(
+                "cannot start moto with {} (the Python of {}): {e}",
+                python.display(),
+                bin.display()
+            ))
+        })?;
         let host_port = format!("127.0.0.1:{port}");
         let mut server = S3Server {
             endpoint: format!("http://{host_port}"),
@@ -111,7 +123,7 @@ impl S3Server {
             if let Some(child) = &mut self.child {
                 if let Ok(Some(status)) = child.try_wait() {
                     return Err(unavailable(format!(
-                        "moto_server exited at start: {status}"
+                        "moto exited at start ({status}); `<its Python> -c 'import moto.server'` tells why"
                     )));
                 }
             }
@@ -279,6 +291,45 @@ pub fn moto_binary() -> Result<PathBuf, String> {
     ))
 }
 
+/// The launcher that serves moto's application one request at a time.
+const LINEARIZABLE_MOTO: &str = include_str!("testing/moto_linearizable.py");
+
+/// The Python interpreter a `moto_server` script runs in: the program
+/// its `#!` line names (`#!/usr/bin/env python3` names `python3`).
+fn moto_python(bin: &std::path::Path) -> Result<PathBuf, String> {
+    let mut head = [0u8; 512];
+    let n = std::fs::File::open(bin)
+        .and_then(|mut f| f.read(&mut head))
+        .map_err(|e| unavailable(format!("cannot read {}: {e}", bin.display())))?;
+    let first = String::from_utf8_lossy(head.get(..n).unwrap_or_default())
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let mut words = first
+        .strip_prefix("#!")
+        .ok_or_else(|| {
+            unavailable(format!(
+                "{} is not a Python script (no #! line), so moto's Python cannot be found",
+                bin.display()
+            ))
+        })?
+        .split_whitespace();
+    let program = words.next().unwrap_or_default();
+    let program = if program.ends_with("/env") {
+        words.find(|w| !w.starts_with('-')).unwrap_or_default()
+    } else {
+        program
+    };
+    if program.is_empty() {
+        return Err(unavailable(format!(
+            "the #! line of {} names no interpreter",
+            bin.display()
+        )));
+    }
+    Ok(PathBuf::from(program))
+}
+
 /// One unsigned HTTP/1.1 request with an empty body; the status code.
 fn http(host_port: &str, method: &str, path: &str) -> Result<u16, String> {
     let mut s = TcpStream::connect(host_port)
@@ -297,4 +348,35 @@ fn http(host_port: &str, method: &str, path: &str) -> Result<u16, String> {
         .nth(1)
         .and_then(|c| c.parse().ok())
         .ok_or_else(|| unavailable(format!("no HTTP answer from {host_port}")))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::moto_python;
+    use std::path::PathBuf;
+
+    fn python_of(first_line: &str) -> Result<PathBuf, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("moto_server");
+        std::fs::write(&bin, format!("{first_line}\nimport re\n")).unwrap();
+        moto_python(&bin)
+    }
+
+    #[test]
+    fn the_interpreter_is_the_one_the_shebang_names() {
+        assert_eq!(
+            python_of("#!/venv/bin/python").unwrap(),
+            PathBuf::from("/venv/bin/python")
+        );
+        assert_eq!(
+            python_of("#!/usr/bin/env -S python3 -u").unwrap(),
+            PathBuf::from("python3")
+        );
+        assert!(python_of("\u{7f}ELF").unwrap_err().contains("no #! line"));
+        assert!(python_of("#!")
+            .unwrap_err()
+            .contains("names no interpreter"));
+    }
 }
