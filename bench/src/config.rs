@@ -53,6 +53,9 @@ pub struct Config {
     /// Re-render the report from this results file instead of measuring
     /// (after editing the notes).
     pub from_json: Option<PathBuf>,
+    /// Lay this run's figures over the results file already there
+    /// instead of replacing it (re-measure one group or backend).
+    pub merge: bool,
 }
 
 impl Config {
@@ -61,6 +64,7 @@ impl Config {
         let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
         let mut args = std::env::args().skip(1);
         let mut quick = env("BENCH_QUICK").is_some_and(|v| v != "0");
+        let mut merge = env("BENCH_MERGE").is_some_and(|v| v != "0");
         let mut seconds = env("BENCH_SECONDS");
         let mut rounds = env("BENCH_ROUNDS");
         let mut groups = env("BENCH_GROUPS");
@@ -80,6 +84,7 @@ impl Config {
                 |name: &str| args.next().with_context(|| format!("{name} needs a value"));
             match arg.as_str() {
                 "--quick" => quick = true,
+                "--merge" => merge = true,
                 "--seconds" => seconds = Some(value("--seconds")?),
                 "--rounds" => rounds = Some(value("--rounds")?),
                 "--groups" => groups = Some(value("--groups")?),
@@ -141,6 +146,7 @@ impl Config {
             child,
             command: command.unwrap_or_else(|| std::env::args().collect::<Vec<_>>().join(" ")),
             from_json,
+            merge,
         })
     }
 
@@ -176,5 +182,8 @@ bench: every adapter beside its raw driver and its peers; writes BENCHMARKS.md
   --notes PATH         hand-written notes appended (bench/NOTES.md)
   --svg PATH           scale plot (bench/scale.svg)
   --peer-sqlite PATH   the OpenDAL-sqlite peer binary (bench/peer-sqlite)
+  --merge              keep the figures of the results file (--json) that
+                       this run does not measure, replace the ones it does
+                       (BENCH_MERGE=1); without it a run replaces the file
   --render JSON        measure nothing: rewrite the report from a results
                        file (e.g. after editing bench/NOTES.md)";

@@ -51,9 +51,15 @@ fn main() -> Result<()> {
         let res: Results = serde_json::from_str(&text).context("parsing the results")?;
         return write(&cfg, &res);
     }
-    let res = rt.block_on(run(&cfg))?;
+    let mut res = rt.block_on(run(&cfg))?;
     // Servers and pools die with the runtime; don't wait for stragglers.
     rt.shutdown_timeout(Duration::from_secs(2));
+    if cfg.merge {
+        let text = std::fs::read_to_string(&cfg.json)
+            .with_context(|| format!("--merge: reading {}", cfg.json.display()))?;
+        let old: Results = serde_json::from_str(&text).context("--merge: parsing the results")?;
+        res = res.merged_over(old, &|p| problem_remeasured(&cfg, p));
+    }
     write(&cfg, &res)
 }
 
@@ -191,6 +197,26 @@ async fn run(cfg: &Config) -> Result<Results> {
     res.machine.load_end = machine::load();
     res.machine.duration_s = started.elapsed().as_secs_f64();
     Ok(res)
+}
+
+/// Whether this run redid what a problem of an earlier run was about.
+/// Problems name their subject first: "sqlite KV: …", "s3: not
+/// available: …", "redis-benchmark: …", "RSS: …".
+fn problem_remeasured(cfg: &Config, problem: &str) -> bool {
+    let mut words = problem
+        .split([' ', ':'])
+        .filter(|w| !w.is_empty())
+        .map(str::to_ascii_lowercase);
+    let subject = words.next().unwrap_or_default();
+    match subject.as_str() {
+        "rss" | "redis-benchmark" => cfg.group(&subject),
+        backend if cfg.backend(backend) => match words.next().as_deref() {
+            Some(group @ ("kv" | "queue" | "sql" | "scale")) => cfg.group(group),
+            // "not available": found while opening it for KV or queues.
+            _ => cfg.group("kv") || cfg.group("queue"),
+        },
+        _ => false,
+    }
 }
 
 fn svc_dir(svc: &mut Services) -> Result<std::path::PathBuf> {

@@ -144,3 +144,71 @@ pub struct Results {
     /// Workloads that failed or were skipped, with the reason.
     pub problems: Vec<String>,
 }
+
+impl Results {
+    /// This run's figures laid over an earlier run's (`--merge`): every
+    /// row, scale point and limit this run measured replaces the earlier
+    /// one with the same identity; the rest of the earlier run stays, and
+    /// the report names both runs. `remeasured` tells whether this run
+    /// redid what an earlier problem was about, which then is dropped.
+    pub fn merged_over(self, old: Results, remeasured: &dyn Fn(&str) -> bool) -> Results {
+        let row_id = |r: &Row| {
+            (
+                r.group.clone(),
+                r.workload.clone(),
+                r.backend.clone(),
+                r.concurrency,
+                r.comparator.clone(),
+            )
+        };
+        let new_rows: std::collections::HashSet<_> = self.rows.iter().map(row_id).collect();
+        let mut rows: Vec<Row> = old
+            .rows
+            .into_iter()
+            .filter(|r| !new_rows.contains(&row_id(r)))
+            .collect();
+        rows.extend(self.rows);
+
+        let curves: std::collections::HashSet<_> = self
+            .scale
+            .iter()
+            .map(|p| (p.backend.clone(), p.metric.clone()))
+            .chain(
+                self.scale_limits
+                    .iter()
+                    .map(|l| (l.backend.clone(), l.metric.clone())),
+            )
+            .collect();
+        let fresh = |b: &str, m: &str| curves.contains(&(b.to_owned(), m.to_owned()));
+        let mut scale: Vec<ScalePoint> = old
+            .scale
+            .into_iter()
+            .filter(|p| !fresh(&p.backend, &p.metric))
+            .collect();
+        scale.extend(self.scale);
+        let mut scale_limits: Vec<ScaleLimit> = old
+            .scale_limits
+            .into_iter()
+            .filter(|l| !fresh(&l.backend, &l.metric))
+            .collect();
+        scale_limits.extend(self.scale_limits);
+
+        let mut problems: Vec<String> = old
+            .problems
+            .into_iter()
+            .filter(|p| !remeasured(p))
+            .collect();
+        problems.extend(self.problems);
+
+        Results {
+            command: format!("{}; then, merged over it: {}", old.command, self.command),
+            settings: format!("{} (this run); earlier run: {}", self.settings, old.settings),
+            machine: self.machine,
+            rows,
+            scale,
+            scale_limits,
+            rss: self.rss.or(old.rss),
+            problems,
+        }
+    }
+}
