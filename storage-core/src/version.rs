@@ -1,6 +1,7 @@
 //! Opaque version tokens for compare-and-swap.
 
 use std::fmt;
+use std::hash::{Hash, Hasher};
 use std::str::FromStr;
 use std::sync::Arc;
 
@@ -19,19 +20,68 @@ use std::sync::Arc;
 /// let s = v.to_string();
 /// assert_eq!(s.parse::<Version>().unwrap(), v);
 /// ```
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub struct Version(Arc<str>);
+///
+/// Tokens of up to [`Version::INLINE`] bytes — every counter, and most
+/// ETags — are held inline: building, cloning and dropping one never
+/// touches the allocator, which matters because every write returns one
+/// and every versioned read and scanned entry carries one. Longer tokens
+/// share one heap string.
+#[derive(Clone)]
+pub struct Version(Repr);
+
+#[derive(Clone)]
+enum Repr {
+    /// The first `len` bytes of `buf` are the token (valid UTF-8).
+    Inline { len: u8, buf: [u8; Version::INLINE] },
+    /// A token longer than [`Version::INLINE`] bytes.
+    Heap(Arc<str>),
+}
 
 impl Version {
+    /// The longest token held without an allocation (a `u64` counter
+    /// needs at most 20 digits).
+    pub const INLINE: usize = 22;
+
     /// Builds a token from a backend's native representation (a counter,
     /// an ETag, ...). Backends call this; callers parse strings instead.
-    pub fn new(token: impl Into<Arc<str>>) -> Self {
-        Version(token.into())
+    pub fn new(token: impl AsRef<str>) -> Self {
+        Version::from_text(token.as_ref())
     }
 
-    /// Builds a token from a backend's counter.
+    fn from_text(s: &str) -> Self {
+        match u8::try_from(s.len()) {
+            Ok(len) if s.len() <= Self::INLINE => {
+                let mut buf = [0u8; Self::INLINE];
+                buf[..s.len()].copy_from_slice(s.as_bytes());
+                Version(Repr::Inline { len, buf })
+            }
+            _ => Version(Repr::Heap(s.into())),
+        }
+    }
+
+    /// Builds a token from a backend's counter (its decimal digits, formatted
+    /// in place).
     pub fn from_counter(n: u64) -> Self {
-        Version(n.to_string().into())
+        let mut digits = [0u8; 20];
+        let mut at = digits.len();
+        let mut rest = n;
+        loop {
+            at -= 1;
+            // `rest % 10` is below 10, so the cast cannot truncate.
+            digits[at] = b'0' + (rest % 10) as u8;
+            rest /= 10;
+            if rest == 0 {
+                break;
+            }
+        }
+        let len = digits.len() - at;
+        let mut buf = [0u8; Self::INLINE];
+        buf[..len].copy_from_slice(&digits[at..]);
+        // At most 20 digits, so the length fits a `u8`.
+        Version(Repr::Inline {
+            len: len as u8,
+            buf,
+        })
     }
 
     /// The counter behind a token made by [`Version::from_counter`], or
@@ -64,19 +114,41 @@ impl Version {
 
     /// The token's string form.
     pub fn as_str(&self) -> &str {
-        &self.0
+        match &self.0 {
+            // Always valid: the bytes were copied from a `&str` or are
+            // ASCII digits (the fallback is unreachable).
+            Repr::Inline { len, buf } => std::str::from_utf8(&buf[..usize::from(*len)]).unwrap_or(""),
+            Repr::Heap(s) => s,
+        }
+    }
+}
+
+// Equality and hashing are the token string's (a short token is always
+// inline and a long one always on the heap, but comparing the strings does
+// not depend on that).
+impl PartialEq for Version {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for Version {}
+
+impl Hash for Version {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
     }
 }
 
 impl fmt::Display for Version {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 
 impl fmt::Debug for Version {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Version({:?})", &*self.0)
+        write!(f, "Version({:?})", self.as_str())
     }
 }
 
@@ -92,7 +164,7 @@ impl FromStr for Version {
         if s.is_empty() {
             return Err(ParseVersionError);
         }
-        Ok(Version(s.into()))
+        Ok(Version::from_text(s))
     }
 }
 
@@ -117,5 +189,38 @@ mod tests {
         }
         assert!(!Version::new("1").matches_counter(None));
         assert!(Version::new("5").matches_counter(Some(5)));
+    }
+
+    #[test]
+    fn counters_format_as_their_decimal_digits() {
+        for n in [0, 1, 9, 10, 99, 100, 12_345, u64::MAX - 1, u64::MAX] {
+            let v = Version::from_counter(n);
+            assert_eq!(v.as_str(), n.to_string());
+            assert_eq!(v, Version::new(n.to_string()));
+            assert_eq!(v.to_counter(), Some(n));
+        }
+    }
+
+    #[test]
+    fn short_and_long_tokens_round_trip_and_compare_by_text() {
+        use std::collections::hash_map::DefaultHasher;
+        let hash = |v: &Version| {
+            let mut h = DefaultHasher::new();
+            v.hash(&mut h);
+            h.finish()
+        };
+        let exact = "a".repeat(Version::INLINE);
+        let long = format!("\"{}\"", "e".repeat(40));
+        for text in ["x", "é:1", exact.as_str(), long.as_str()] {
+            let v: Version = text.parse().unwrap();
+            assert_eq!(v.as_str(), text);
+            assert_eq!(v.to_string(), text);
+            assert_eq!(v.clone(), v);
+            assert_eq!(v, Version::new(text));
+            assert_eq!(hash(&v), hash(&Version::new(text)));
+            assert_ne!(v, Version::new(format!("{text}!")));
+        }
+        assert_eq!(format!("{:?}", Version::new("7")), "Version(\"7\")");
+        assert_eq!(std::mem::size_of::<Version>(), 24);
     }
 }

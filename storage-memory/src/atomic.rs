@@ -8,8 +8,6 @@
 //! counter, and a token this store could not have issued simply matches
 //! nothing (a `Conflict`, never an input error or a panic).
 
-use std::sync::OnceLock;
-
 use async_trait::async_trait;
 use bytes::Bytes;
 use storage_core::{
@@ -19,12 +17,12 @@ use storage_core::{
 
 use crate::backend::MemoryStore;
 use crate::config::BACKEND;
-use crate::kv::{op_span, token, KeyArg, Now, Slot, CHECK};
+use crate::kv::{op_span, KeyArg, Now, Slot, CHECK};
 
 fn conflict(op: &'static str, ns: &str, current: Option<u64>, index: Option<usize>) -> Error {
     Error::Conflict {
         ctx: Context::scoped(op, BACKEND, ns),
-        current: current.map(token),
+        current: current.map(Version::from_counter),
         index,
     }
 }
@@ -50,13 +48,12 @@ impl MemoryStore {
     ) -> Result<Version> {
         CHECK.ns_key_value("put_if", ns, key, &value)?;
         let mut now = Now::new(&*self.inner.clock);
-        // The token is built before locking, and kept in the slot.
+        // The version is drawn (and its token built) before locking.
         let version = self.inner.kv.next_version();
-        let new_token = token(version);
+        let new_token = Version::from_counter(version);
         let slot = Slot {
             value,
             version,
-            token: OnceLock::from(new_token.clone()),
             expires_at: now.resolve(options.expiry),
         };
         let refused = {
@@ -116,7 +113,7 @@ impl MemoryStore {
                 TxAction::Put { .. } => {
                     let version = next;
                     next = next.wrapping_add(1);
-                    Some((version, token(version)))
+                    Some((version, Version::from_counter(version)))
                 }
                 TxAction::Delete | TxAction::Check => None,
             })
@@ -148,11 +145,10 @@ impl MemoryStore {
                     ..
                 } = op;
                 match (action, put) {
-                    (TxAction::Put { value, options }, Some((version, tok))) => {
+                    (TxAction::Put { value, options }, Some((version, _))) => {
                         let slot = Slot {
                             value,
                             version: *version,
-                            token: OnceLock::from(tok.clone()),
                             expires_at: now.resolve(options.expiry),
                         };
                         data.insert(&namespace, KeyArg::Owned(key), slot);

@@ -13,10 +13,10 @@
 //!   grows, so a token is never issued twice, not even after delete +
 //!   recreate, and every write (plain `put` included) issues a new one.
 //!   Tokens are only compared for equality, so the counter need not follow
-//!   lock order. Slots keep the raw `u64` (what conditions compare) and
-//!   the [`Version`] built from it once (by the conditional write that
-//!   returned it, or by the first read that hands it out), so repeated CAS
-//!   reads and scans don't allocate a token each time.
+//!   lock order. Slots keep only the raw `u64` (what conditions compare):
+//!   its [`Version`] is built when a read hands it out, inline and without
+//!   an allocation ([`Version::from_counter`]), so no slot pays for a
+//!   cached token.
 //! - **Expiry** is judged by the store's clock. An expired slot is absent
 //!   to every read, scan, listing and condition; reads never modify
 //!   anything. Writes, which already hold the write lock, purge expired
@@ -34,7 +34,6 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::mem;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::OnceLock;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -63,11 +62,6 @@ pub(crate) struct Slot {
     pub(crate) value: Bytes,
     /// The counter value of the write that stored it; unique store-wide.
     pub(crate) version: u64,
-    /// The token of `version`, built once: by the conditional write that
-    /// returned it, or by the first read that hands it out (under the read
-    /// lock; `OnceLock` makes that safe). Later reads only bump a
-    /// reference count instead of formatting and allocating a new one.
-    pub(crate) token: OnceLock<Version>,
     /// When it stops being visible, if ever.
     pub(crate) expires_at: Option<Timestamp>,
 }
@@ -84,7 +78,7 @@ impl Slot {
 
     /// The slot's version as a caller-facing token.
     pub(crate) fn token(&self) -> Version {
-        self.token.get_or_init(|| token(self.version)).clone()
+        Version::from_counter(self.version)
     }
 
     fn to_entry(&self, key: &Bytes) -> Entry {
@@ -94,29 +88,6 @@ impl Slot {
             version: Some(self.token()),
             expires_at: self.expires_at,
         }
-    }
-}
-
-/// The token of counter value `n`: the same string as
-/// [`Version::from_counter`], formatted on the stack so building one costs
-/// a single small allocation (scans build one per entry).
-pub(crate) fn token(n: u64) -> Version {
-    let mut buf = [0u8; 20];
-    let mut at = buf.len();
-    let mut rest = n;
-    loop {
-        at -= 1;
-        // `rest % 10` is below 10, so the cast cannot truncate.
-        buf[at] = b'0' + (rest % 10) as u8;
-        rest /= 10;
-        if rest == 0 {
-            break;
-        }
-    }
-    match std::str::from_utf8(&buf[at..]) {
-        Ok(digits) => Version::new(digits),
-        // Unreachable: the buffer holds ASCII digits only.
-        Err(_) => Version::from_counter(n),
     }
 }
 
@@ -418,7 +389,6 @@ impl MemoryStore {
             Slot {
                 value,
                 version,
-                token: OnceLock::new(),
                 expires_at,
             },
         );
@@ -467,8 +437,7 @@ impl MemoryStore {
                     let slot = Slot {
                         value,
                         version: self.inner.kv.next_version(),
-                        token: OnceLock::new(),
-                        expires_at: now.resolve(options.expiry),
+                                expires_at: now.resolve(options.expiry),
                     };
                     data.insert(ns, KeyArg::Owned(key), slot);
                 }
@@ -580,13 +549,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tokens_match_from_counter() {
-        for n in [0, 1, 9, 10, 99, 100, 12_345, u64::MAX - 1, u64::MAX] {
-            assert_eq!(token(n), Version::from_counter(n));
-        }
-    }
-
-    #[test]
     fn expiry_index_tracks_slots_and_purges() {
         let clock = storage_core::ManualClock::new(Timestamp::from_millis(1_000));
         let mut data = KvData::default();
@@ -595,7 +557,6 @@ mod tests {
         let slot = |version, expires_at| Slot {
             value: Bytes::new(),
             version,
-            token: OnceLock::new(),
             expires_at,
         };
         data.insert("a", KeyArg::Borrowed(b"k1"), slot(1, at));
