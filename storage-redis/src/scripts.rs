@@ -35,8 +35,13 @@
 //!   anything: a key of a foreign type, or a counter `INCR` could not
 //!   raise, fails the call (`WRONGTYPE` / "not an integer") with nothing
 //!   changed — Redis never rolls a script back, so the check must come
-//!   first. They purge up to 64 expired entries of each
-//!   namespace they touch, found through the `x` zset.
+//!   first. The single-key scripts (put, delete) read the record hash and
+//!   the expiry zset before their first write anyway, and those reads
+//!   fail on a foreign type by themselves, so they look at only the index
+//!   and the counter (`guard_unread`): 2 calls instead of 5, about a
+//!   fifth of a put's server instructions.
+//! - Write scripts purge up to 64 expired entries of each namespace they
+//!   touch, found through the `x` zset.
 
 use std::sync::LazyLock;
 
@@ -63,13 +68,22 @@ local function live(rec, now)
   return ver
 end
 
-local function purge(i, d, x, now)
-  local dead = redis.call('ZRANGEBYSCORE', x, '-inf', now, 'LIMIT', 0, 64)
+-- Up to 64 entries of x that have expired at now (a read: it fails on
+-- a foreign type of x before anything is written).
+local function expired_keys(x, now)
+  return redis.call('ZRANGEBYSCORE', x, '-inf', now, 'LIMIT', 0, 64)
+end
+
+local function remove_all(i, d, x, dead)
   if #dead > 0 then
     redis.call('ZREM', i, unpack(dead))
     redis.call('HDEL', d, unpack(dead))
     redis.call('ZREM', x, unpack(dead))
   end
+end
+
+local function purge(i, d, x, now)
+  remove_all(i, d, x, expired_keys(x, now))
 end
 
 -- Stores val at k with a fresh version; exp is '' for never. in_x is
@@ -87,9 +101,9 @@ local function store(i, d, x, c, k, val, exp, in_x)
   return ver, created
 end
 
--- Removes k; returns its live version before removal, or false.
-local function remove(i, d, x, k, now)
-  local rec = redis.call('HGET', d, k)
+-- Removes k, whose record is rec (false: none); returns its live
+-- version before removal, or false.
+local function remove_record(i, d, x, k, rec, now)
   if not rec then return false end
   local ver, ex = header(rec)
   redis.call('HDEL', d, k)
@@ -99,21 +113,45 @@ local function remove(i, d, x, k, now)
   return ver
 end
 
+-- Removes k; returns its live version before removal, or false.
+local function remove(i, d, x, k, now)
+  return remove_record(i, d, x, k, redis.call('HGET', d, k), now)
+end
+
+-- Fails the call unless key holds want or nothing.
+local function check_type(key, want)
+  local t = redis.call('TYPE', key)['ok']
+  if t ~= 'none' and t ~= want then
+    error({err = 'WRONGTYPE key ' .. key .. ' holds a ' .. t .. ', not a ' .. want})
+  end
+end
+
+-- Fails the call unless counter c is absent or a number INCR can raise
+-- (GET itself fails on a key of another type).
+local function check_counter(c)
+  local v = redis.call('GET', c)
+  if v and not (string.match(v, '^%d+$') and #v <= 18) then
+    error({err = 'ERR value is not an integer: counter ' .. c .. ' holds something else'})
+  end
+end
+
 -- Fails the call before it writes anything if a namespace key holds
 -- what this store never writes there (another type, or a counter INCR
 -- cannot raise): Redis does not roll a script back, so a write that
 -- failed halfway would leave the namespace half-written.
 local function guard(i, d, x, c)
-  for _, want in ipairs({{i, 'zset'}, {d, 'hash'}, {x, 'zset'}, {c, 'string'}}) do
-    local t = redis.call('TYPE', want[1])['ok']
-    if t ~= 'none' and t ~= want[2] then
-      error({err = 'WRONGTYPE key ' .. want[1] .. ' holds a ' .. t .. ', not a ' .. want[2]})
-    end
-  end
-  local v = redis.call('GET', c)
-  if v and not (string.match(v, '^%d+$') and #v <= 18) then
-    error({err = 'ERR value is not an integer: counter ' .. c .. ' holds something else'})
-  end
+  check_type(i, 'zset')
+  check_type(d, 'hash')
+  check_type(x, 'zset')
+  check_counter(c)
+end
+
+-- The same checks for a script that, before its first write, reads d
+-- (HGET) and x (expired_keys): those reads fail on a foreign type by
+-- themselves, so only i and c are left to look at.
+local function guard_unread(i, c)
+  check_type(i, 'zset')
+  check_counter(c)
 end
 
 -- Adds namespace name ns to the registry reg, if the client passed one.
@@ -137,8 +175,10 @@ pub(crate) static PUT: LazyLock<Script> = LazyLock::new(|| {
 local now = tonumber(ARGV[1])
 local k = ARGV[2]
 local mode = ARGV[5]
-guard(KEYS[1], KEYS[2], KEYS[3], KEYS[4])
+-- Every check comes before the first write (see guard_unread).
 local old = redis.call('HGET', KEYS[2], k)
+guard_unread(KEYS[1], KEYS[4])
+local dead = expired_keys(KEYS[3], ARGV[1])
 local cur, in_x = false, false
 if old then
   local ver, ex = header(old)
@@ -148,7 +188,7 @@ end
 if (mode == 'c' and cur) or (mode == 'u' and cur ~= ARGV[6]) then
   return {'0', cur}
 end
-purge(KEYS[1], KEYS[2], KEYS[3], ARGV[1])
+remove_all(KEYS[1], KEYS[2], KEYS[3], dead)
 local ver, created = store(KEYS[1], KEYS[2], KEYS[3], KEYS[4], k, ARGV[3], ARGV[4], in_x)
 if created then register(KEYS[5], ARGV[7]) end
 return {'1', ver}
@@ -164,15 +204,18 @@ pub(crate) static DELETE: LazyLock<Script> = LazyLock::new(|| {
         r#"
 local now = tonumber(ARGV[1])
 local k = ARGV[2]
-guard(KEYS[1], KEYS[2], KEYS[3], KEYS[4])
+-- Every check comes before the first write (see guard_unread).
+local rec = redis.call('HGET', KEYS[2], k)
+guard_unread(KEYS[1], KEYS[4])
+local dead = expired_keys(KEYS[3], ARGV[1])
 if ARGV[3] == 'u' then
-  local cur = live(redis.call('HGET', KEYS[2], k), now)
+  local cur = live(rec, now)
   if (not cur) or cur ~= ARGV[4] then
     return {'0', cur}
   end
 end
-local was = remove(KEYS[1], KEYS[2], KEYS[3], k, now)
-purge(KEYS[1], KEYS[2], KEYS[3], ARGV[1])
+local was = remove_record(KEYS[1], KEYS[2], KEYS[3], k, rec, now)
+remove_all(KEYS[1], KEYS[2], KEYS[3], dead)
 return {'1', was}
 "#,
     )

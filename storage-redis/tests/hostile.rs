@@ -637,3 +637,145 @@ async fn a_foreign_key_in_one_namespace_fails_a_transaction_before_it_writes_any
     store.destroy().await.unwrap();
     assert!(keys_of(server.url(), &prefix).is_empty());
 }
+
+/// The put and delete scripts check the record hash and the expiry zset
+/// through the reads they make anyway, and only the index and the counter
+/// explicitly: every check must still come before the first write. One
+/// foreign key at a time, with an expired entry waiting to be purged (so
+/// a script that got as far as its purge would change something), every
+/// single-key write fails with `InvalidInput` and every key of the
+/// namespace is byte-for-byte as before.
+#[tokio::test]
+async fn one_foreign_key_fails_single_key_writes_before_they_write_anything() {
+    let server = server();
+    let prefix = unique_prefix("h1");
+    let clock = ManualClock::at_fixed_start();
+    let store = standalone(server.url(), &prefix, &clock).await;
+    let none = PutOptions::default();
+    let v1 = store
+        .put_if("solo", b"k1", b("one"), PutMode::Create, none)
+        .await
+        .unwrap();
+    let short = PutOptions::ttl(std::time::Duration::from_secs(1));
+    store.put("solo", b"gone", b("soon"), short).await.unwrap();
+    store
+        .put(
+            "solo",
+            b"kept",
+            b("ttl"),
+            PutOptions::ttl(std::time::Duration::from_secs(3600)),
+        )
+        .await
+        .unwrap();
+    clock.advance(std::time::Duration::from_secs(2));
+    let mut raw = raw(server.url()).await;
+    let mut keys = keys_matching(server.url(), &format!("{{{prefix}/solo}}*")).unwrap();
+    keys.sort();
+    assert_eq!(keys.len(), 4, "index, records, expiries, counter");
+
+    async fn dump_all(
+        raw: &mut redis::aio::MultiplexedConnection,
+        keys: &[Vec<u8>],
+    ) -> Vec<Option<Vec<u8>>> {
+        let mut out = Vec::new();
+        for k in keys {
+            out.push(redis::cmd("DUMP").arg(k).query_async(raw).await.unwrap());
+        }
+        out
+    }
+    let before = dump_all(&mut raw, &keys).await;
+
+    for victim in &keys {
+        for foreign in ["string", "list"] {
+            let _: i64 = redis::cmd("DEL")
+                .arg(victim)
+                .query_async(&mut raw)
+                .await
+                .unwrap();
+            if foreign == "string" {
+                let _: () = redis::cmd("SET")
+                    .arg(victim)
+                    .arg("not a number")
+                    .query_async(&mut raw)
+                    .await
+                    .unwrap();
+            } else {
+                let _: i64 = redis::cmd("RPUSH")
+                    .arg(victim)
+                    .arg("someone else's")
+                    .query_async(&mut raw)
+                    .await
+                    .unwrap();
+            }
+            let with_foreign = dump_all(&mut raw, &keys).await;
+            let name = format!("{} = {foreign}", String::from_utf8_lossy(victim));
+            let what = |op: &str| format!("{op} with {name}");
+            assert_invalid(&what("put"), store.put("solo", b"k1", b("x"), none).await);
+            assert_invalid(
+                &what("put new"),
+                store.put("solo", b"k9", b("x"), none).await,
+            );
+            assert_invalid(
+                &what("put with ttl"),
+                store.put("solo", b"k9", b("x"), short).await,
+            );
+            assert_invalid(
+                &what("put_if create"),
+                store
+                    .put_if("solo", b"k9", b("x"), PutMode::Create, none)
+                    .await,
+            );
+            assert_invalid(
+                &what("put_if update"),
+                store
+                    .put_if("solo", b"k1", b("x"), PutMode::Update(v1.clone()), none)
+                    .await,
+            );
+            assert_invalid(
+                &what("put_if overwrite"),
+                store
+                    .put_if("solo", b"k1", b("x"), PutMode::Overwrite, none)
+                    .await,
+            );
+            assert_invalid(&what("delete"), store.delete("solo", b"k1").await);
+            assert_invalid(&what("delete expired"), store.delete("solo", b"gone").await);
+            assert_invalid(
+                &what("delete_if"),
+                store.delete_if("solo", b"k1", &v1).await,
+            );
+            assert_eq!(
+                dump_all(&mut raw, &keys).await,
+                with_foreign,
+                "{name}: a failed write changed a key"
+            );
+            let restore = keys.iter().position(|k| k == victim).unwrap();
+            let _: () = redis::cmd("RESTORE")
+                .arg(victim)
+                .arg(0)
+                .arg(before[restore].clone().unwrap())
+                .arg("REPLACE")
+                .query_async(&mut raw)
+                .await
+                .unwrap();
+        }
+    }
+    assert_eq!(dump_all(&mut raw, &keys).await, before);
+    // Repaired, the same writes go through, and the purge runs.
+    store.put("solo", b"k1", b("x"), none).await.unwrap();
+    assert_eq!(store.get("solo", b"gone").await.unwrap(), None);
+    store
+        .delete_if(
+            "solo",
+            b"k1",
+            &store
+                .get_versioned("solo", b"k1")
+                .await
+                .unwrap()
+                .unwrap()
+                .version,
+        )
+        .await
+        .unwrap();
+    store.destroy().await.unwrap();
+    assert!(keys_of(server.url(), &prefix).is_empty());
+}
