@@ -133,13 +133,55 @@ impl RemoteStore {
         ns: &str,
         path: &Path,
     ) -> Result<Option<Current>> {
+        let Some((e_tag, version, record)) = self.fetch(op, ns, path).await? else {
+            return Ok(None);
+        };
         let at = At::scoped(op, BACKEND, ns);
-        let got = match self.inner.store.get_opts(path, GetOptions::default()).await {
+        let (expires_at, tombstone) = match &record {
+            Record::Live { expires_at, .. } => (*expires_at, false),
+            Record::Tombstone => (None, true),
+        };
+        let token = EntryToken::new(e_tag, version, expires_at).ok_or_else(|| no_etag(at))?;
+        if tombstone {
+            self.learn_tombstone(&token.e_tag);
+        }
+        Ok(Some(Current {
+            version: token.encode(),
+            live: record.live_at(self.now()),
+        }))
+    }
+
+    /// The value at `path` if it is live now: [`RemoteStore::read`]
+    /// without the token, which a plain read hands to no one.
+    pub(crate) async fn read_value(
+        &self,
+        op: &'static str,
+        ns: &str,
+        path: &Path,
+    ) -> Result<Option<Bytes>> {
+        Ok(self
+            .fetch(op, ns, path)
+            .await?
+            .and_then(|(_, _, record)| record.live_at(self.now()))
+            .map(|(value, _)| value))
+    }
+
+    /// One `GET` of `path`: its ETag, object version and decoded record,
+    /// or `None` if there is no object.
+    async fn fetch(
+        &self,
+        op: &'static str,
+        ns: &str,
+        path: &Path,
+    ) -> Result<Option<(Option<String>, Option<String>, Record)>> {
+        let at = At::scoped(op, BACKEND, ns);
+        let mut got = match self.inner.store.get_opts(path, GetOptions::default()).await {
             Ok(g) => g,
             Err(e) if is_absent(&e) => return Ok(None),
             Err(e) => return Err(map_err(at, e)),
         };
-        let meta = got.meta.clone();
+        // Taken, not cloned: reading the body needs neither.
+        let (e_tag, version) = (got.meta.e_tag.take(), got.meta.version.take());
         let raw = match got.bytes().await {
             Ok(b) => b,
             // Replaced and cleaned up between the response head and body.
@@ -153,19 +195,7 @@ impl RemoteStore {
                  something else?)",
             )
         })?;
-        let (expires_at, tombstone) = match &record {
-            Record::Live { expires_at, .. } => (*expires_at, false),
-            Record::Tombstone => (None, true),
-        };
-        let token =
-            EntryToken::new(meta.e_tag, meta.version, expires_at).ok_or_else(|| no_etag(at))?;
-        if tombstone {
-            self.learn_tombstone(&token.e_tag);
-        }
-        Ok(Some(Current {
-            version: token.encode(),
-            live: record.live_at(self.now()),
-        }))
+        Ok(Some((e_tag, version, record)))
     }
 
     /// Writes a live record unconditionally; returns its token.
@@ -190,11 +220,7 @@ impl RemoteStore {
         const OP: &str = "get";
         self.check().ns_key(OP, ns, key)?;
         let path = self.inner.layout.key(ns, key);
-        Ok(self
-            .read(OP, ns, &path)
-            .await?
-            .and_then(|c| c.live)
-            .map(|(v, _)| v))
+        self.read_value(OP, ns, &path).await
     }
 
     async fn kv_put(&self, ns: &str, key: &[u8], value: Bytes, options: PutOptions) -> Result<()> {
@@ -216,10 +242,7 @@ impl RemoteStore {
     /// Removes the object if the key is live; see the module docs.
     pub(crate) async fn remove(&self, op: &'static str, ns: &str, key: &[u8]) -> Result<bool> {
         let path = self.inner.layout.key(ns, key);
-        let live = self
-            .read(op, ns, &path)
-            .await?
-            .is_some_and(|c| c.live.is_some());
+        let live = self.read_value(op, ns, &path).await?.is_some();
         if !live {
             return Ok(false);
         }
@@ -241,11 +264,7 @@ impl RemoteStore {
         self.check().keys(OP, ns, keys)?;
         let paths: Vec<Path> = keys.iter().map(|k| self.inner.layout.key(ns, k)).collect();
         futures::stream::iter(paths.into_iter().map(|path| async move {
-            Ok(self
-                .read(OP, ns, &path)
-                .await?
-                .and_then(|c| c.live)
-                .map(|(v, _)| v))
+            self.read_value(OP, ns, &path).await
         }))
         .buffered(READ_CONCURRENCY)
         .try_collect()
