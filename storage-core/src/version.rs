@@ -117,7 +117,9 @@ impl Version {
         match &self.0 {
             // Always valid: the bytes were copied from a `&str` or are
             // ASCII digits (the fallback is unreachable).
-            Repr::Inline { len, buf } => std::str::from_utf8(&buf[..usize::from(*len)]).unwrap_or(""),
+            Repr::Inline { len, buf } => {
+                std::str::from_utf8(&buf[..usize::from(*len)]).unwrap_or("")
+            }
             Repr::Heap(s) => s,
         }
     }

@@ -437,7 +437,7 @@ impl MemoryStore {
                     let slot = Slot {
                         value,
                         version: self.inner.kv.next_version(),
-                                expires_at: now.resolve(options.expiry),
+                        expires_at: now.resolve(options.expiry),
                     };
                     data.insert(ns, KeyArg::Owned(key), slot);
                 }

@@ -263,9 +263,11 @@ impl RemoteStore {
         const OP: &str = "get_many";
         self.check().keys(OP, ns, keys)?;
         let paths: Vec<Path> = keys.iter().map(|k| self.inner.layout.key(ns, k)).collect();
-        futures::stream::iter(paths.into_iter().map(|path| async move {
-            self.read_value(OP, ns, &path).await
-        }))
+        futures::stream::iter(
+            paths
+                .into_iter()
+                .map(|path| async move { self.read_value(OP, ns, &path).await }),
+        )
         .buffered(READ_CONCURRENCY)
         .try_collect()
         .await
