@@ -236,7 +236,7 @@ impl<T: AtomicKv + ?Sized> AtomicKvExt for T {}
 /// let s = storage_memory::MemoryStore::new();
 /// s.create_queue("q", QueueConfig::default()).await?;
 /// let id = s.send("q", SendMessage::new("one")).await?;
-/// assert!(!id.0.is_empty());
+/// assert!(!id.as_str().is_empty());
 /// assert_eq!(s.counts("q").await?.visible, 1);
 /// # Ok(())
 /// # }

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -245,19 +246,54 @@ pub fn content_dedup_id(body: &[u8]) -> String {
 }
 
 /// A message id, unique within a store.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct MessageId(pub String);
+///
+/// A shared string: a message's id travels in every delivery and its
+/// receipt, so cloning one is a reference count, not a copy.
+///
+/// ```
+/// use storage_core::MessageId;
+/// let id = MessageId::new("m-1");
+/// assert_eq!(id.as_str(), "m-1");
+/// assert_eq!(id.clone(), id);
+/// assert_eq!(MessageId::random().as_str().len(), 36);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct MessageId(Arc<str>);
 
 impl MessageId {
-    /// A fresh random id (UUID v4).
+    /// The id `id` (a backend's stored form).
+    pub fn new(id: impl AsRef<str>) -> Self {
+        MessageId(id.as_ref().into())
+    }
+
+    /// A fresh random id (UUID v4, hyphenated lower case).
     pub fn random() -> Self {
-        MessageId(uuid::Uuid::new_v4().to_string())
+        let mut buf = uuid::Uuid::encode_buffer();
+        MessageId((&*uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buf)).into())
+    }
+
+    /// The id's text.
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
 }
 
 impl fmt::Display for MessageId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
+    }
+}
+
+// As its text, the form snapshots have always stored.
+impl Serialize for MessageId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for MessageId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(MessageId::new)
     }
 }
 
@@ -303,7 +339,7 @@ impl FromStr for Receipt {
             return Err(bad());
         }
         Ok(Receipt {
-            message_id: MessageId(id.to_owned()),
+            message_id: MessageId::new(id),
             receive_count,
         })
     }

@@ -214,7 +214,7 @@ mod tests {
         let exact = "a".repeat(Version::INLINE);
         let long = format!("\"{}\"", "e".repeat(40));
         for text in ["x", "é:1", exact.as_str(), long.as_str()] {
-            let v: Version = text.parse().unwrap();
+            let v: Version = text.parse().expect("a non-empty token parses");
             assert_eq!(v.as_str(), text);
             assert_eq!(v.to_string(), text);
             assert_eq!(v.clone(), v);

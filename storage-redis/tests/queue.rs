@@ -295,7 +295,7 @@ async fn oversized_messages_and_out_of_range_imports_change_nothing() {
 
     // Receipts naming nothing are stale, never a panic.
     let fake = storage_core::Receipt {
-        message_id: MessageId("no-such-message".into()),
+        message_id: MessageId::new("no-such-message"),
         receive_count: 1,
     };
     assert!(matches!(

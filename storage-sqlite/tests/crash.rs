@@ -241,7 +241,7 @@ async fn verify(path: &Path, history: &[(u64, Acks)], totals: &mut Totals) {
     let by_id: HashMap<&str, (u64, &Bytes)> = state
         .messages
         .iter()
-        .map(|m| (m.id.0.as_str(), (m.sequence, &m.body)))
+        .map(|m| (m.id.as_str(), (m.sequence, &m.body)))
         .collect();
     *totals = Totals::default();
     for (trial, acks) in history {

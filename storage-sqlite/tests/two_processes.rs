@@ -458,7 +458,7 @@ fn two_consumer_processes_never_hold_the_same_message() {
                 .collect();
             ids.extend(q.send_batch(QUEUE, batch).await.unwrap());
         }
-        ids.into_iter().map(|id| id.0).collect()
+        ids.into_iter().map(|id| id.as_str().to_owned()).collect()
     });
     assert_eq!(sent.len(), MESSAGES);
 

@@ -187,7 +187,7 @@ impl RawSqlite {
             tx.prepare_cached(SQL_INSERT_MSG)?.execute(params![
                 self.queue,
                 next,
-                id.0,
+                id.as_str(),
                 &body[..],
                 "{}",
                 None::<String>,

@@ -489,7 +489,7 @@ async fn missing_queue(h: Arc<dyn Harness>) -> CaseResult {
         let q = f.queue()?;
         let nf = ErrorKind::NotFound;
         let rc: Receipt = Receipt {
-            message_id: MessageId("m".into()),
+            message_id: MessageId::new("m"),
             receive_count: 1,
         };
         ensure_kind("queue_config", &q.queue_config("nope").await, nf)?;
@@ -1609,7 +1609,7 @@ async fn undeclared(h: Arc<dyn Harness>) -> CaseResult {
         );
         let un = ErrorKind::Unsupported;
         let rc = Receipt {
-            message_id: MessageId("m".into()),
+            message_id: MessageId::new("m"),
             receive_count: 1,
         };
         let state = QueueState {
@@ -2382,7 +2382,7 @@ impl Driver {
         let primary = self.name(0);
         if self.delivered.is_empty() {
             let r = Receipt {
-                message_id: MessageId("no-such-message".into()),
+                message_id: MessageId::new("no-such-message"),
                 receive_count: 1,
             };
             return (primary, r, "a receipt for an unknown message".into());

@@ -30,7 +30,7 @@ pub(super) struct IdIndex {
 
 fn hash(id: &MessageId) -> u64 {
     let mut h = FastHasher::default();
-    h.write(id.0.as_bytes());
+    h.write(id.as_str().as_bytes());
     h.finish()
 }
 

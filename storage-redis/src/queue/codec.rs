@@ -149,7 +149,7 @@ pub(crate) fn message_state(
     let id = next()?.to_owned();
     let p = Payload::decode(ctx.clone(), payload)?;
     Ok(MessageState {
-        id: MessageId(id),
+        id: MessageId::new(id),
         sequence: decimal(ctx.clone(), "message sequence", sid)?,
         body: p.body,
         attributes: p.attributes,
@@ -175,8 +175,8 @@ pub(crate) fn delivery(ctx: &Context, fields: &[Option<Vec<u8>>]) -> Result<Rece
         .map_err(|e| corrupt(ctx.clone(), "receive count", e))?;
     let first = Timestamp::from_millis(decimal(ctx.clone(), "first receive", field(2)?)?);
     let sent = Timestamp::from_millis(decimal(ctx.clone(), "send time", field(3)?)?);
-    let id = MessageId(
-        String::from_utf8(field(4)?.to_vec()).map_err(|e| corrupt(ctx.clone(), "message id", e))?,
+    let id = MessageId::new(
+        std::str::from_utf8(field(4)?).map_err(|e| corrupt(ctx.clone(), "message id", e))?,
     );
     Ok(ReceivedMessage {
         receipt: Receipt {
@@ -209,7 +209,7 @@ pub(crate) fn check_importable(
         if instants.iter().flatten().any(|t| t.as_millis() > MAX_EXACT) {
             return Err(format!("message {} has an instant beyond 2^53 ms", m.id));
         }
-        if m.id.0.is_empty() {
+        if m.id.as_str().is_empty() {
             return Err("a message has an empty id".to_owned());
         }
         if m.group_id.as_ref().is_some_and(|g| g.len() > MAX_GROUP_LEN) {

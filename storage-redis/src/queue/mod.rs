@@ -273,7 +273,7 @@ impl RedisStore {
                     dedup_id: &dedup,
                 })
                 .map_err(|e| corrupt(at(OP, queue), "message payload", e))?;
-                args.push(id.0.clone().into_bytes());
+                args.push(id.as_str().as_bytes().to_vec());
                 args.push(payload);
                 args.push(
                     m.delay
@@ -293,7 +293,7 @@ impl RedisStore {
                         .iter()
                         .map(|id| {
                             id.as_deref()
-                                .map(|b| MessageId(String::from_utf8_lossy(b).into_owned()))
+                                .map(|b| MessageId::new(String::from_utf8_lossy(b)))
                                 .ok_or_else(|| malformed(at(OP, queue)))
                         })
                         .collect();
@@ -406,7 +406,7 @@ impl RedisStore {
         let keys = &self.queues().keys;
         let mut args: Vec<&[u8]> = vec![
             now.as_bytes(),
-            receipt.message_id.0.as_bytes(),
+            receipt.message_id.as_str().as_bytes(),
             count.as_bytes(),
         ];
         let timeout = timeout.map(|t| duration_millis(t).to_string());
@@ -487,7 +487,7 @@ impl RedisStore {
                     "dedup expiry",
                     field(i + 1)?,
                 )?),
-                message_id: MessageId(String::from_utf8_lossy(field(i + 2)?).into_owned()),
+                message_id: MessageId::new(String::from_utf8_lossy(field(i + 2)?)),
             });
             i += 3;
         }
@@ -547,7 +547,7 @@ impl RedisStore {
         for d in &state.dedup {
             args.push(d.dedup_id.clone().into_bytes());
             args.push(d.expires_at.as_millis().to_string().into_bytes());
-            args.push(d.message_id.0.clone().into_bytes());
+            args.push(d.message_id.as_str().as_bytes().to_vec());
         }
         let refs: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
         let reply = self

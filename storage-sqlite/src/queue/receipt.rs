@@ -82,7 +82,7 @@ fn receipt_in(
             "SELECT seq, receive_count, grp FROM storage_messages WHERE queue = ?1 AND id = ?2",
         )
         .and_then(|mut st| {
-            st.query_row(params![cx.queue, receipt.message_id.0], |r| {
+            st.query_row(params![cx.queue, receipt.message_id.as_str()], |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?))
             })
             .optional()

@@ -320,7 +320,7 @@ impl Picker<'_> {
             })
             .map_err(self.cx.db())?;
         let attributes = m.decode_attributes(self.cx)?;
-        let id = MessageId(m.id);
+        let id = MessageId::new(m.id);
         self.delivered.push(ReceivedMessage {
             receipt: Receipt {
                 message_id: id.clone(),

@@ -211,7 +211,7 @@ impl Msg {
     pub(super) fn into_state(self, cx: Cx<'_>) -> Result<MessageState> {
         let attributes = self.decode_attributes(cx)?;
         Ok(MessageState {
-            id: MessageId(self.id),
+            id: MessageId::new(self.id),
             sequence: u64::try_from(self.seq).unwrap_or(0),
             body: Bytes::from(self.body),
             attributes,

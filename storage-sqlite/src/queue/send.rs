@@ -69,7 +69,7 @@ fn send_in(
                 })
                 .map_err(cx.db())?;
             if let Some(original) = original {
-                ids.push(MessageId(original));
+                ids.push(MessageId::new(original));
                 continue;
             }
         }
@@ -85,7 +85,7 @@ fn send_in(
                 st.execute(params![
                     cx.queue,
                     d,
-                    id.0,
+                    id.as_str(),
                     now.saturating_add(dur_ms(DEDUP_WINDOW))
                 ])
             })
@@ -97,7 +97,7 @@ fn send_in(
         next = next.saturating_add(1);
         let row = Msg {
             seq,
-            id: id.0.clone(),
+            id: id.as_str().to_owned(),
             attributes: encode_attributes(cx, &msg.attributes)?,
             body: msg.body.to_vec(),
             group_id: msg.group_id,

@@ -48,7 +48,7 @@ impl SqliteStore {
                         st.query_map(params![name, now], |r| {
                             Ok(DedupEntry {
                                 dedup_id: r.get(0)?,
-                                message_id: MessageId(r.get(1)?),
+                                message_id: MessageId::new(r.get::<_, String>(1)?),
                                 expires_at: ts(r.get(2)?),
                             })
                         })?
@@ -80,7 +80,7 @@ impl SqliteStore {
         for m in state.messages {
             msgs.push(Msg {
                 seq: seq_i64(m.sequence),
-                id: m.id.0,
+                id: m.id.as_str().to_owned(),
                 attributes: encode_attributes(cx, &m.attributes)?,
                 body: m.body.to_vec(),
                 grp: grp_for(&state.config, m.group_id.as_deref()),
@@ -125,7 +125,12 @@ impl SqliteStore {
                          VALUES (?1, ?2, ?3, ?4)",
                     )
                     .and_then(|mut st| {
-                        st.execute(params![name, d.dedup_id, d.message_id.0, ms(d.expires_at)])
+                        st.execute(params![
+                            name,
+                            d.dedup_id,
+                            d.message_id.as_str(),
+                            ms(d.expires_at)
+                        ])
                     })
                     .map_err(cx.db())?;
                 }
