@@ -29,9 +29,22 @@ use std::sync::Arc;
 #[derive(Clone)]
 pub struct Version(Repr);
 
+/// "00", "01", ..., "99".
+const DIGIT_PAIRS: [u8; 200] = {
+    let mut t = [0u8; 200];
+    let mut i = 0;
+    while i < 100 {
+        t[2 * i] = b'0' + (i / 10) as u8;
+        t[2 * i + 1] = b'0' + (i % 10) as u8;
+        i += 1;
+    }
+    t
+};
+
 #[derive(Clone)]
 enum Repr {
-    /// The first `len` bytes of `buf` are the token (valid UTF-8).
+    /// The last `len` bytes of `buf` are the token (valid UTF-8);
+    /// right-aligned so counters are formatted in place from the end.
     Inline { len: u8, buf: [u8; Version::INLINE] },
     /// A token longer than [`Version::INLINE`] bytes.
     Heap(Arc<str>),
@@ -52,7 +65,7 @@ impl Version {
         match u8::try_from(s.len()) {
             Ok(len) if s.len() <= Self::INLINE => {
                 let mut buf = [0u8; Self::INLINE];
-                buf[..s.len()].copy_from_slice(s.as_bytes());
+                buf[Self::INLINE - s.len()..].copy_from_slice(s.as_bytes());
                 Version(Repr::Inline { len, buf })
             }
             _ => Version(Repr::Heap(s.into())),
@@ -62,24 +75,29 @@ impl Version {
     /// Builds a token from a backend's counter (its decimal digits, formatted
     /// in place).
     pub fn from_counter(n: u64) -> Self {
-        let mut digits = [0u8; 20];
-        let mut at = digits.len();
-        let mut rest = n;
-        loop {
-            at -= 1;
-            // `rest % 10` is below 10, so the cast cannot truncate.
-            digits[at] = b'0' + (rest % 10) as u8;
-            rest /= 10;
-            if rest == 0 {
-                break;
-            }
-        }
-        let len = digits.len() - at;
+        // Scans hand out one token per entry, so this is a hot path:
+        // digits go straight into place from the end, two at a time.
         let mut buf = [0u8; Self::INLINE];
-        buf[..len].copy_from_slice(&digits[at..]);
+        let mut at = Self::INLINE;
+        let mut rest = n;
+        while rest >= 100 {
+            let pair = (rest % 100) as usize * 2;
+            rest /= 100;
+            at -= 2;
+            buf[at..at + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
+        }
+        if rest >= 10 {
+            let pair = rest as usize * 2;
+            at -= 2;
+            buf[at..at + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
+        } else {
+            // `rest` is below 10, so the cast cannot truncate.
+            at -= 1;
+            buf[at] = b'0' + rest as u8;
+        }
         // At most 20 digits, so the length fits a `u8`.
         Version(Repr::Inline {
-            len: len as u8,
+            len: (Self::INLINE - at) as u8,
             buf,
         })
     }
@@ -118,7 +136,7 @@ impl Version {
             // Always valid: the bytes were copied from a `&str` or are
             // ASCII digits (the fallback is unreachable).
             Repr::Inline { len, buf } => {
-                std::str::from_utf8(&buf[..usize::from(*len)]).unwrap_or("")
+                std::str::from_utf8(&buf[Version::INLINE - usize::from(*len)..]).unwrap_or("")
             }
             Repr::Heap(s) => s,
         }
@@ -195,7 +213,11 @@ mod tests {
 
     #[test]
     fn counters_format_as_their_decimal_digits() {
-        for n in [0, 1, 9, 10, 99, 100, 12_345, u64::MAX - 1, u64::MAX] {
+        let edges = (0..20).flat_map(|p| {
+            let t = 10u64.pow(p);
+            [t - 1, t, t + 1]
+        });
+        for n in edges.chain([42, 12_345, 987_654_321, u64::MAX - 1, u64::MAX]) {
             let v = Version::from_counter(n);
             assert_eq!(v.as_str(), n.to_string());
             assert_eq!(v, Version::new(n.to_string()));

@@ -49,13 +49,12 @@ impl MemoryStore {
         CHECK.ns_key_value("put_if", ns, key, &value)?;
         let mut now = Now::new(&*self.inner.clock);
         // The version is drawn (and its token built) before locking.
-        let version = self.inner.kv.next_version();
-        let new_token = Version::from_counter(version);
-        let slot = Slot {
+        let slot = Slot::new(
             value,
-            version,
-            expires_at: now.resolve(options.expiry),
-        };
+            self.inner.kv.next_version(),
+            now.resolve(options.expiry),
+        );
+        let new_token = slot.token.clone();
         let refused = {
             let mut data = self.inner.kv.write();
             let current = data.live_version(ns, key, &mut now);
@@ -145,10 +144,11 @@ impl MemoryStore {
                     ..
                 } = op;
                 match (action, put) {
-                    (TxAction::Put { value, options }, Some((version, _))) => {
+                    (TxAction::Put { value, options }, Some((version, tok))) => {
                         let slot = Slot {
                             value,
                             version: *version,
+                            token: tok.clone(),
                             expires_at: now.resolve(options.expiry),
                         };
                         data.insert(&namespace, KeyArg::Owned(key), slot);

@@ -13,10 +13,10 @@
 //!   grows, so a token is never issued twice, not even after delete +
 //!   recreate, and every write (plain `put` included) issues a new one.
 //!   Tokens are only compared for equality, so the counter need not follow
-//!   lock order. Slots keep only the raw `u64` (what conditions compare):
-//!   its [`Version`] is built when a read hands it out, inline and without
-//!   an allocation ([`Version::from_counter`]), so no slot pays for a
-//!   cached token.
+//!   lock order. Slots keep the raw `u64` (what conditions compare) and
+//!   its [`Version`], built with the slot; tokens are inline (no
+//!   allocation), so reads and scans hand out copies, and neither a write
+//!   nor a read touches the allocator for one.
 //! - **Expiry** is judged by the store's clock. An expired slot is absent
 //!   to every read, scan, listing and condition; reads never modify
 //!   anything. Writes, which already hold the write lock, purge expired
@@ -62,11 +62,25 @@ pub(crate) struct Slot {
     pub(crate) value: Bytes,
     /// The counter value of the write that stored it; unique store-wide.
     pub(crate) version: u64,
+    /// `version` as the caller-facing token, built with the slot: inline
+    /// (no allocation), and every read hands out a copy, so a scan page
+    /// does not format a token per entry.
+    pub(crate) token: Version,
     /// When it stops being visible, if ever.
     pub(crate) expires_at: Option<Timestamp>,
 }
 
 impl Slot {
+    /// A slot for `value` written at counter `version`.
+    pub(crate) fn new(value: Bytes, version: u64, expires_at: Option<Timestamp>) -> Slot {
+        Slot {
+            value,
+            version,
+            token: Version::from_counter(version),
+            expires_at,
+        }
+    }
+
     /// Whether the slot is visible at `now` (an expiry at or before now
     /// means absent). Reads the clock only if the slot has an expiry.
     pub(crate) fn is_live(&self, now: &mut Now<'_>) -> bool {
@@ -78,7 +92,7 @@ impl Slot {
 
     /// The slot's version as a caller-facing token.
     pub(crate) fn token(&self) -> Version {
-        Version::from_counter(self.version)
+        self.token.clone()
     }
 
     fn to_entry(&self, key: &Bytes) -> Entry {
@@ -386,11 +400,7 @@ impl MemoryStore {
         data.insert(
             ns,
             KeyArg::Borrowed(key),
-            Slot {
-                value,
-                version,
-                expires_at,
-            },
+            Slot::new(value, version, expires_at),
         );
         data.purge_expired(&mut now);
         Ok(())
@@ -434,11 +444,11 @@ impl MemoryStore {
                     value,
                     options,
                 } => {
-                    let slot = Slot {
+                    let slot = Slot::new(
                         value,
-                        version: self.inner.kv.next_version(),
-                        expires_at: now.resolve(options.expiry),
-                    };
+                        self.inner.kv.next_version(),
+                        now.resolve(options.expiry),
+                    );
                     data.insert(ns, KeyArg::Owned(key), slot);
                 }
                 BatchOp::Delete { key } => {
@@ -554,11 +564,7 @@ mod tests {
         let mut data = KvData::default();
         let mut now = Now::new(&clock);
         let at = Some(Timestamp::from_millis(2_000));
-        let slot = |version, expires_at| Slot {
-            value: Bytes::new(),
-            version,
-            expires_at,
-        };
+        let slot = |version, expires_at| Slot::new(Bytes::new(), version, expires_at);
         data.insert("a", KeyArg::Borrowed(b"k1"), slot(1, at));
         data.insert("a", KeyArg::Borrowed(b"k2"), slot(2, at));
         data.insert("b", KeyArg::Borrowed(b"k"), slot(3, at));
