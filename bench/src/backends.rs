@@ -215,6 +215,7 @@ impl Services {
                 let url = self.redis()?.url().to_owned();
                 let s = RedisStore::connect(RedisConfig::standalone(url.clone(), "bench")).await?;
                 let raw = RawRedis::connect(&url).await?;
+                let floor = rawredis::ScriptFloor::new(&raw);
                 let (c1, c2, b) = (raw.conn(), raw.conn(), body.clone());
                 let raw_q = Raw {
                     name: "redis crate (LPUSH/LMOVE/LREM)".into(),
@@ -231,7 +232,11 @@ impl Services {
                 Backend {
                     kv: Arc::new(s.clone()),
                     queue: Some(Arc::new(s)),
-                    kv_cmp: vec![Arc::new(raw), Arc::new(OpenDal::redis(&url)?)],
+                    kv_cmp: vec![
+                        Arc::new(raw),
+                        Arc::new(floor),
+                        Arc::new(OpenDal::redis(&url)?),
+                    ],
                     q_cmp: vec![Arc::new(raw_q), Arc::new(OmniQueue::redis(&url))],
                     _keep: vec![],
                 }

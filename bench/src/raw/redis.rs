@@ -180,3 +180,66 @@ pub async fn queue_take(conn: &MultiplexedConnection, k: usize) -> Result<usize>
     }
     Ok(got)
 }
+
+/// An empty Lua script, called the way the adapter calls its put script
+/// (five keys, seven arguments with the value among them): the floor of
+/// any design that runs one script per write. A context comparator for
+/// the put rows (no target): "redis crate" ÷ this is what one `EVALSHA`
+/// costs against one `SET`, before the script does anything.
+pub struct ScriptFloor {
+    conn: MultiplexedConnection,
+    script: Script,
+}
+
+impl ScriptFloor {
+    /// On the raw client's connection.
+    pub fn new(raw: &RawRedis) -> ScriptFloor {
+        ScriptFloor {
+            conn: raw.conn(),
+            script: Script::new("return {'1', ARGV[2]}"),
+        }
+    }
+}
+
+#[async_trait]
+impl kv::Comparator for ScriptFloor {
+    fn name(&self) -> String {
+        "redis crate, empty Lua script".into()
+    }
+    fn target(&self) -> Option<f64> {
+        None
+    }
+    async fn preload(&self, _fx: &Fixture) -> Result<()> {
+        Ok(())
+    }
+    fn op(self: Arc<Self>, work: Work, fx: Arc<Fixture>, conc: usize) -> Option<Op> {
+        if work != Work::Put {
+            return None;
+        }
+        Some(op(move |t, n| {
+            let (me, fx) = (self.clone(), fx.clone());
+            async move {
+                let mut c = me.conn.clone();
+                let key = &fx.keys[fx.own(t, n, conc)];
+                let reply: Vec<Option<Vec<u8>>> = me
+                    .script
+                    .key("{floor}i")
+                    .key("{floor}d")
+                    .key("{floor}x")
+                    .key("{floor}c")
+                    .key("{floor}r")
+                    .arg(0)
+                    .arg(&key[..])
+                    .arg(&fx.value[..])
+                    .arg("")
+                    .arg("o")
+                    .arg("")
+                    .arg("floor")
+                    .invoke_async(&mut c)
+                    .await?;
+                ensure!(reply.len() == 2, "script floor: unexpected reply");
+                Ok(())
+            }
+        }))
+    }
+}
