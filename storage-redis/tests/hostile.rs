@@ -385,6 +385,27 @@ async fn binary_keys_round_trip_and_scan_in_byte_order() {
     store.destroy().await.unwrap();
 }
 
+/// Replaces `key` with something this store never writes there: a
+/// string that is not a number (`kind` "string") or a list ("list").
+async fn make_foreign(raw: &mut redis::aio::MultiplexedConnection, key: &[u8], kind: &str) {
+    let _: i64 = redis::cmd("DEL").arg(key).query_async(raw).await.unwrap();
+    if kind == "string" {
+        let _: () = redis::cmd("SET")
+            .arg(key)
+            .arg("someone else's")
+            .query_async(raw)
+            .await
+            .unwrap();
+    } else {
+        let _: i64 = redis::cmd("LPUSH")
+            .arg(key)
+            .arg("someone else's")
+            .query_async(raw)
+            .await
+            .unwrap();
+    }
+}
+
 /// The calls of both tiers on one namespace; each must fail with
 /// `InvalidInput` when the namespace's keys have a foreign type.
 async fn every_call_is_invalid(store: &RedisStore, ns: &str) {
@@ -490,26 +511,7 @@ async fn foreign_key_types_fail_one_namespace_with_a_typed_error_and_spare_the_r
     // Round 1: each becomes a string; round 2: each becomes a list.
     for round in ["string", "list"] {
         for k in &victim_keys {
-            let _: i64 = redis::cmd("DEL")
-                .arg(k)
-                .query_async(&mut raw)
-                .await
-                .unwrap();
-            if round == "string" {
-                let _: () = redis::cmd("SET")
-                    .arg(k)
-                    .arg("someone else's")
-                    .query_async(&mut raw)
-                    .await
-                    .unwrap();
-            } else {
-                let _: i64 = redis::cmd("LPUSH")
-                    .arg(k)
-                    .arg("someone else's")
-                    .query_async(&mut raw)
-                    .await
-                    .unwrap();
-            }
+            make_foreign(&mut raw, k, round).await;
         }
         every_call_is_invalid(&store, "victim").await;
 
@@ -687,26 +689,7 @@ async fn one_foreign_key_fails_single_key_writes_before_they_write_anything() {
 
     for victim in &keys {
         for foreign in ["string", "list"] {
-            let _: i64 = redis::cmd("DEL")
-                .arg(victim)
-                .query_async(&mut raw)
-                .await
-                .unwrap();
-            if foreign == "string" {
-                let _: () = redis::cmd("SET")
-                    .arg(victim)
-                    .arg("not a number")
-                    .query_async(&mut raw)
-                    .await
-                    .unwrap();
-            } else {
-                let _: i64 = redis::cmd("RPUSH")
-                    .arg(victim)
-                    .arg("someone else's")
-                    .query_async(&mut raw)
-                    .await
-                    .unwrap();
-            }
+            make_foreign(&mut raw, victim, foreign).await;
             let with_foreign = dump_all(&mut raw, &keys).await;
             let name = format!("{} = {foreign}", String::from_utf8_lossy(victim));
             let what = |op: &str| format!("{op} with {name}");
