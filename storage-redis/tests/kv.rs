@@ -340,3 +340,181 @@ async fn scans_skip_long_runs_of_expired_keys_and_keep_exact_expiries() {
     assert_eq!(f.store.list_namespaces().await.unwrap(), ["ns"]);
     f.store.destroy().await.unwrap();
 }
+
+/// The last command of every other client of the fixture's server
+/// (`CLIENT LIST`'s `cmd=`): the store's connection among them. Commands
+/// a script runs count as the script's, so this tells an `HMGET` the
+/// client sent from one inside the scan script.
+async fn last_commands(raw: &mut redis::aio::MultiplexedConnection) -> Vec<String> {
+    let list: String = redis::cmd("CLIENT")
+        .arg("LIST")
+        .query_async(raw)
+        .await
+        .unwrap();
+    list.lines()
+        .filter_map(|l| l.split(' ').find_map(|f| f.strip_prefix("cmd=")))
+        .filter(|c| *c != "client|list")
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Every page of a scan, entries as (key, value, version, expiry).
+async fn scan_all(
+    store: &RedisStore,
+    ns: &str,
+    request: ScanRequest,
+) -> Vec<(Bytes, Bytes, Option<Version>, Option<Timestamp>)> {
+    let mut out = Vec::new();
+    let mut request = request;
+    loop {
+        let page = store.scan(ns, request.clone()).await.unwrap();
+        assert!(page.entries.len() <= request.limit);
+        out.extend(
+            page.entries
+                .into_iter()
+                .map(|e| (e.key, e.value, e.version, e.expires_at)),
+        );
+        match page.cursor {
+            Some(c) => request = request.with_cursor(Some(c)),
+            None => return out,
+        }
+    }
+}
+
+#[tokio::test]
+async fn small_and_large_scan_pages_return_the_same_entries() {
+    // Pages of 2 KB values: 7 at a time fit the inline budget (records
+    // come back in the script's reply), 100 at a time do not (one HMGET
+    // after the script, once the store has seen such a page).
+    let mut f = fixture().await;
+    let ttl = PutOptions::ttl(Duration::from_secs(1));
+    let far = PutOptions {
+        expiry: Expiry::At(Timestamp::from_millis(u64::MAX)),
+    };
+    for i in 0..250u32 {
+        let value = Bytes::from(format!("{i:05}").repeat(400));
+        let options = match i % 5 {
+            0 => ttl,
+            1 => far,
+            _ => PutOptions::default(),
+        };
+        let key = format!("k{i:05}");
+        f.store
+            .put("ns", key.as_bytes(), value, options)
+            .await
+            .unwrap();
+    }
+    f.clock.advance(Duration::from_secs(1));
+    let mut want = Vec::new();
+    for i in (0..250u32).filter(|i| i % 5 != 0) {
+        let key = Bytes::from(format!("k{i:05}"));
+        let got = f.store.get_versioned("ns", &key).await.unwrap().unwrap();
+        let (value, version) = (got.value, got.version);
+        let expiry = (i % 5 == 1).then(|| Timestamp::from_millis(u64::MAX));
+        want.push((key, value, Some(version), expiry));
+    }
+    let shared_server = std::env::var_os("REDIS_URL").is_some();
+    for (limit, reverse) in [(100, false), (7, false), (100, true), (7, true)] {
+        let mut request = ScanRequest::all().with_limit(limit);
+        if reverse {
+            request = request.reversed();
+        }
+        let got = scan_all(&f.store, "ns", request).await;
+        let mut expected = want.clone();
+        if reverse {
+            expected.reverse();
+        }
+        assert_eq!(got, expected, "limit {limit}, reverse {reverse}");
+        if !shared_server {
+            // The store's connection ended on the last page's read.
+            let last = last_commands(&mut f.raw).await;
+            let (want_cmd, not) = if limit == 100 {
+                ("hmget", "evalsha")
+            } else {
+                ("evalsha", "hmget")
+            };
+            assert!(
+                last.iter().any(|c| c == want_cmd) && !last.iter().any(|c| c == not),
+                "limit {limit}: last commands {last:?}, expected {want_cmd}"
+            );
+        }
+    }
+    f.store.destroy().await.unwrap();
+}
+
+#[tokio::test]
+async fn large_scan_pages_during_writes_never_repeat_or_skip_a_stable_key() {
+    // The two-step read (keys by script, records by HMGET) under writers
+    // that delete, recreate and rewrite keys between the two steps.
+    let f = fixture().await;
+    let store = Arc::new(f.store.clone());
+    let value = |tag: &str, i: usize| Bytes::from(format!("{tag}{i:04}").repeat(256));
+    let key = |i: usize| Bytes::from(format!("k{i:04}"));
+    const KEYS: usize = 150;
+    let mut stable = Vec::new();
+    for i in 0..KEYS {
+        store
+            .put("ns", &key(i), value("v", i), PutOptions::default())
+            .await
+            .unwrap();
+        if i % 3 == 0 {
+            stable.push((key(i), value("v", i)));
+        }
+    }
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (store, stop) = (store.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut n = 0usize;
+            while !stop.load(Ordering::Relaxed) {
+                n += 1;
+                let i = n % KEYS;
+                match i % 3 {
+                    1 => store
+                        .put("ns", &key(i), value("r", n), PutOptions::default())
+                        .await
+                        .unwrap(),
+                    2 if n % 2 == 0 => {
+                        store.delete("ns", &key(i)).await.unwrap();
+                    }
+                    2 => store
+                        .put("ns", &key(i), value("c", n), PutOptions::default())
+                        .await
+                        .unwrap(),
+                    _ => {}
+                }
+                tokio::task::yield_now().await;
+            }
+            n
+        })
+    };
+    for round in 0..20 {
+        let mut request = ScanRequest::all().with_limit(50);
+        if round % 2 == 1 {
+            request = request.reversed();
+        }
+        let got = scan_all(&store, "ns", request).await;
+        for pair in got.windows(2) {
+            let ordered = if round % 2 == 1 {
+                pair[1].0 < pair[0].0
+            } else {
+                pair[1].0 > pair[0].0
+            };
+            assert!(
+                ordered,
+                "round {round}: {:?} after {:?}",
+                pair[1].0, pair[0].0
+            );
+        }
+        for (k, v) in &stable {
+            assert!(
+                got.iter().any(|(gk, gv, _, _)| gk == k && gv == v),
+                "round {round}: stable key {k:?} missing"
+            );
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    let writes = writer.await.unwrap();
+    assert!(writes > 0);
+    store.destroy().await.unwrap();
+}
