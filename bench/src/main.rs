@@ -164,20 +164,16 @@ async fn run(cfg: &Config) -> Result<Results> {
                 });
             }
             let run = async {
+                let mut out = scale::Curves {
+                    points: &mut res.scale,
+                    limits: &mut res.scale_limits,
+                };
                 let (kv, q, _keep) = svc.scale_store(name).await?;
-                scale::scan_curve(name, kv, max, budget, &mut res.scale, &mut res.scale_limits)
-                    .await?;
+                scale::scan_curve(name, kv, max, budget, &mut out).await?;
                 if let Some(q) = q {
-                    scale::receive_curve(
-                        name,
-                        q,
-                        max,
-                        budget,
-                        &mut res.scale,
-                        &mut res.scale_limits,
-                    )
-                    .await?;
+                    scale::receive_curve(name, q, max, budget, &mut out).await?;
                 }
+                scale::raw_curves(name, max, budget, &mut out).await?;
                 anyhow::Ok(())
             };
             if let Err(e) = run.await {

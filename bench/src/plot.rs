@@ -1,5 +1,6 @@
 //! The scale curves as an SVG (plotters' SVG backend, no system fonts):
-//! median latency against stored size, log-log, one line per backend,
+//! median latency against stored size, log-log, one line per backend
+//! (its raw driver's curve, where measured, thin in the same colour),
 //! scan page on the left, receive on the right.
 
 use std::path::Path;
@@ -8,7 +9,7 @@ use anyhow::{anyhow, Result};
 use plotters::prelude::*;
 
 use crate::results::ScalePoint;
-use crate::scale::{RECEIVE, SCAN};
+use crate::scale::{RAW_MARK, RECEIVE, SCAN};
 
 const COLOURS: [RGBColor; 8] = [
     RGBColor(31, 119, 180),
@@ -65,25 +66,48 @@ fn panel_chart(
         .map_err(|e| anyhow!("{e}"))?;
     let mut backends: Vec<&str> = ours.iter().map(|p| p.backend.as_str()).collect();
     backends.dedup();
-    for (i, b) in backends.iter().enumerate() {
+    // A raw driver's curve takes its adapter's colour, drawn thin with
+    // crosses.
+    let mut bases: Vec<&str> = Vec::new();
+    for b in &backends {
+        let base = b.split(RAW_MARK).next().unwrap_or(b);
+        if !bases.contains(&base) {
+            bases.push(base);
+        }
+    }
+    for b in backends.iter() {
+        let base = b.split(RAW_MARK).next().unwrap_or(b);
+        let raw = base.len() != b.len();
+        let i = bases.iter().position(|x| *x == base).unwrap_or(0);
         let colour = COLOURS[i % COLOURS.len()];
         let series: Vec<(u64, f64)> = ours
             .iter()
             .filter(|p| p.backend == *b)
             .map(|p| (p.size.max(1), p.p50_us))
             .collect();
+        let width = if raw { 1 } else { 2 };
         chart
-            .draw_series(LineSeries::new(series.clone(), colour.stroke_width(2)))
+            .draw_series(LineSeries::new(series.clone(), colour.stroke_width(width)))
             .map_err(|e| anyhow!("{e}"))?
             .label(*b)
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], colour));
-        chart
-            .draw_series(
-                series
-                    .into_iter()
-                    .map(|p| Circle::new(p, 3, colour.filled())),
-            )
-            .map_err(|e| anyhow!("{e}"))?;
+        if raw {
+            chart
+                .draw_series(
+                    series
+                        .into_iter()
+                        .map(|p| Cross::new(p, 4, colour.stroke_width(1))),
+                )
+                .map_err(|e| anyhow!("{e}"))?;
+        } else {
+            chart
+                .draw_series(
+                    series
+                        .into_iter()
+                        .map(|p| Circle::new(p, 3, colour.filled())),
+                )
+                .map_err(|e| anyhow!("{e}"))?;
+        }
     }
     chart
         .configure_series_labels()

@@ -202,7 +202,10 @@ impl Results {
 
         Results {
             command: format!("{}; then, merged over it: {}", old.command, self.command),
-            settings: format!("{} (this run); earlier run: {}", self.settings, old.settings),
+            settings: format!(
+                "{} (this run); earlier run: {}",
+                self.settings, old.settings
+            ),
             machine: self.machine,
             rows,
             scale,

@@ -29,6 +29,30 @@ impl RawMap {
     fn next_version(&self) -> u64 {
         self.version.fetch_add(1, Ordering::Relaxed) + 1
     }
+
+    /// Stores `value` at every key of namespace `ns`, one write lock.
+    pub fn insert_all(&self, ns: &str, keys: impl Iterator<Item = Bytes>, value: &Bytes) {
+        let mut g = self.map.write();
+        let m = g.entry(ns.to_owned()).or_default();
+        for k in keys {
+            m.insert(k, (self.next_version(), value.clone()));
+        }
+    }
+
+    /// One page of up to `limit` entries of `ns` from `start` (key, value,
+    /// version copied out, as a scan returns them).
+    pub fn page_from(&self, ns: &str, start: &Bytes, limit: usize) -> Vec<(Bytes, Bytes, u64)> {
+        self.map
+            .read()
+            .get(ns)
+            .map(|m| {
+                m.range(start.clone()..)
+                    .take(limit)
+                    .map(|(k, (ver, v))| (k.clone(), v.clone(), *ver))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
 }
 
 #[async_trait]
@@ -73,16 +97,7 @@ impl kv::Comparator for RawMap {
                 std::future::ready(Ok(()))
             }),
             Work::Scan => op(move |_, n| {
-                let g = me.map.read();
-                let page: Vec<(Bytes, Bytes, u64)> = g
-                    .get(NS)
-                    .map(|m| {
-                        m.range(fx.keys[fx.any(n)].clone()..)
-                            .take(PAGE + 1)
-                            .map(|(k, (ver, v))| (k.clone(), v.clone(), *ver))
-                            .collect()
-                    })
-                    .unwrap_or_default();
+                let page = me.page_from(NS, &fx.keys[fx.any(n)], PAGE + 1);
                 std::future::ready(if page.is_empty() {
                     Err(anyhow::anyhow!("scan returned nothing"))
                 } else {

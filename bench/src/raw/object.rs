@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use anyhow::{ensure, Context as _, Result};
 use async_trait::async_trait;
+use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion};
@@ -35,6 +36,50 @@ impl RawObject {
         }
     }
 
+    /// One scan page starting at `start`: `list_with_offset`, sorted,
+    /// first 101, each read (16 at once, like the adapter). Returns how
+    /// many values were read.
+    pub async fn page_from(&self, start: &[u8]) -> Result<usize> {
+        let s = &self.store;
+        let prefix = Path::from("raw");
+        // The offset is exclusive: start just before the start key.
+        let mut before = start.to_vec();
+        if let Some(last) = before.last_mut() {
+            *last -= 1;
+        }
+        let mut metas: Vec<_> = s
+            .list_with_offset(Some(&prefix), &path(&before))
+            .try_collect()
+            .await?;
+        metas.sort_by(|a, b| a.location.cmp(&b.location));
+        metas.truncate(PAGE + 1);
+        let vals: Vec<_> = futures::stream::iter(
+            metas
+                .into_iter()
+                .map(|m| async move { s.get(&m.location).await?.bytes().await }),
+        )
+        .buffered(16)
+        .try_collect()
+        .await?;
+        Ok(vals.len())
+    }
+
+    /// Puts `value` at every key, 16 at once.
+    pub async fn put_all(&self, keys: impl Iterator<Item = Bytes>, value: Bytes) -> Result<()> {
+        let puts: Vec<_> = keys
+            .map(|k| {
+                let (s, v, p) = (self.store.clone(), value.clone(), path(&k));
+                async move { s.put(&p, PutPayload::from_bytes(v)).await.map(|_| ()) }
+            })
+            .collect();
+        futures::stream::iter(puts)
+            .buffer_unordered(16)
+            .try_collect::<Vec<()>>()
+            .await
+            .context("raw object_store put")?;
+        Ok(())
+    }
+
     async fn kv_op(&self, work: Work, fx: &Fixture, t: usize, n: u64, conc: usize) -> Result<()> {
         let s = &self.store;
         match work {
@@ -48,29 +93,8 @@ impl RawObject {
                 Ok(())
             }
             Work::Scan => {
-                let start = fx.keys[fx.any(n)].clone();
-                let prefix = Path::from("raw");
-                // The offset is exclusive: start just before the start key.
-                let mut before = start.to_vec();
-                if let Some(last) = before.last_mut() {
-                    *last -= 1;
-                }
-                let mut metas: Vec<_> = s
-                    .list_with_offset(Some(&prefix), &path(&before))
-                    .try_collect()
-                    .await?;
-                metas.sort_by(|a, b| a.location.cmp(&b.location));
-                metas.truncate(PAGE + 1);
-                ensure!(!metas.is_empty(), "scan returned nothing");
-                let vals: Vec<_> = futures::stream::iter(
-                    metas
-                        .into_iter()
-                        .map(|m| async move { s.get(&m.location).await?.bytes().await }),
-                )
-                .buffered(16)
-                .try_collect()
-                .await?;
-                ensure!(!vals.is_empty(), "scan read nothing");
+                let read = self.page_from(&fx.keys[fx.any(n)]).await?;
+                ensure!(read > 0, "scan returned nothing");
                 Ok(())
             }
             Work::Cas => {
@@ -104,21 +128,8 @@ impl kv::Comparator for RawObject {
         Some(0.9)
     }
     async fn preload(&self, fx: &Fixture) -> Result<()> {
-        let (s, v) = (self.store.clone(), fx.value.clone());
-        let puts: Vec<_> = fx
-            .keys
-            .iter()
-            .map(|k| {
-                let (s, v, p) = (s.clone(), v.clone(), path(k));
-                async move { s.put(&p, PutPayload::from_bytes(v)).await.map(|_| ()) }
-            })
-            .collect();
-        futures::stream::iter(puts)
-            .buffer_unordered(16)
-            .try_collect::<Vec<()>>()
+        self.put_all(fx.keys.iter().cloned(), fx.value.clone())
             .await
-            .context("raw object_store preload")?;
-        Ok(())
     }
     fn op(self: Arc<Self>, work: Work, fx: Arc<Fixture>, conc: usize) -> Option<Op> {
         if work == Work::Tx {
