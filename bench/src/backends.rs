@@ -21,7 +21,7 @@ use storage_sqlite::{SqliteConfig, SqliteStore};
 use crate::peers::omniqueue::OmniQueue;
 use crate::peers::opendal::OpenDal;
 use crate::queue::{self, Raw};
-use crate::raw::duckdb::RawDuck;
+use crate::raw::duckdb::{self as rawduck, RawDuck};
 use crate::raw::memory::{RawMap, RawQueue};
 use crate::raw::object::RawObject;
 use crate::raw::redis::{self as rawredis, RawRedis};
@@ -241,13 +241,16 @@ impl Services {
                     _keep: vec![],
                 }
             }
-            "duckdb" => Backend {
-                kv: Arc::new(DuckDbStore::open(DuckDbConfig::memory()).await?),
-                queue: None,
-                kv_cmp: vec![Arc::new(RawDuck::open()?)],
-                q_cmp: vec![],
-                _keep: vec![],
-            },
+            "duckdb" => {
+                let raw = Arc::new(RawDuck::open()?);
+                Backend {
+                    kv: Arc::new(DuckDbStore::open(DuckDbConfig::memory()).await?),
+                    queue: None,
+                    kv_cmp: vec![raw.clone(), Arc::new(rawduck::Hopped(raw))],
+                    q_cmp: vec![],
+                    _keep: vec![],
+                }
+            }
             "remote-memory" => {
                 let raw: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
                 Backend {

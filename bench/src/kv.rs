@@ -100,6 +100,16 @@ impl Fixture {
     }
 }
 
+/// Adapter trait calls per workload operation (CAS: read + conditional
+/// write): the hops a "via spawn_blocking" comparator makes.
+pub fn adapter_calls(work: Work) -> usize {
+    if work == Work::Cas {
+        2
+    } else {
+        1
+    }
+}
+
 /// The key of index `i`.
 pub fn key_name(i: u64) -> String {
     format!("key-{i:010}")

@@ -119,6 +119,19 @@ impl RawSql {
     }
 }
 
+/// `f` behind one `spawn_blocking` hop, as the adapter runs every call:
+/// the context comparator that shows what the hop alone costs.
+fn hopped<F>(f: F) -> Op
+where
+    F: Fn(u64) -> Result<()> + Send + Sync + 'static,
+{
+    let f = Arc::new(f);
+    op(move |_, i| {
+        let f = f.clone();
+        async move { tokio::task::spawn_blocking(move || f(i)).await? }
+    })
+}
+
 /// One engine's SQL rows.
 pub async fn run_engine(
     backend: &str,
@@ -140,7 +153,7 @@ pub async fn run_engine(
     let next_a = Arc::new(AtomicI64::new(0));
     let next_r = Arc::new(AtomicI64::new(0));
     let n = rows_n;
-    let work: [(&str, Op, Op); 3] = [
+    let work: [(&str, Op, Op, Op); 3] = [
         (
             "parameterised insert (1 row), rows/s",
             {
@@ -163,6 +176,10 @@ pub async fn run_engine(
             {
                 let (r, next) = (raw.clone(), next_r.clone());
                 op(move |_, _| std::future::ready(r.insert(next.fetch_add(1, Ordering::Relaxed))))
+            },
+            {
+                let (r, next) = (raw.clone(), next_r.clone());
+                hopped(move |_| r.insert(next.fetch_add(1, Ordering::Relaxed)))
             },
         ),
         (
@@ -187,6 +204,10 @@ pub async fn run_engine(
                 let r = raw.clone();
                 op(move |_, i| std::future::ready(r.point((mix(i) % n) as i64 + 1)))
             },
+            {
+                let r = raw.clone();
+                hopped(move |i| r.point((mix(i) % n) as i64 + 1))
+            },
         ),
         (
             "GROUP BY aggregate over all rows, queries/s",
@@ -209,26 +230,42 @@ pub async fn run_engine(
                 let r = raw.clone();
                 op(move |_, _| std::future::ready(r.aggregate()))
             },
+            {
+                let r = raw.clone();
+                hopped(move |_| r.aggregate())
+            },
         ),
     ];
-    for (label, a, r) in work {
+    let hop_name = format!("{} via spawn_blocking", raw.name());
+    for (label, a, r, h) in work {
         eprintln!("sql {backend} {label}");
-        let sides = [Side::op("adapter", a), Side::op(raw.name(), r)];
+        let sides = [
+            Side::op("adapter", a),
+            Side::op(raw.name(), r),
+            Side::op(&hop_name, h),
+        ];
         let plan = Plan {
             concurrency: 1,
             ..plan
         };
         match measure::compare(&sides, plan).await {
-            Ok(rates) => rows.push(Row {
-                group: "SQL".into(),
-                workload: format!("{label} ({} rows)", crate::report::count(rows_n)),
-                backend: backend.into(),
-                concurrency: 1,
-                adapter: rates[0],
-                comparator: raw.name().into(),
-                comparator_ops: rates[1],
-                target: Some(0.9),
-            }),
+            Ok(rates) => {
+                for (comparator, ops, target) in [
+                    (raw.name().to_owned(), rates[1], Some(0.9)),
+                    (hop_name.clone(), rates[2], None),
+                ] {
+                    rows.push(Row {
+                        group: "SQL".into(),
+                        workload: format!("{label} ({} rows)", crate::report::count(rows_n)),
+                        backend: backend.into(),
+                        concurrency: 1,
+                        adapter: rates[0],
+                        comparator,
+                        comparator_ops: ops,
+                        target,
+                    });
+                }
+            }
             Err(e) => problems.push(format!("{backend} SQL {label}: {e:#}")),
         }
     }

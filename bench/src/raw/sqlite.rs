@@ -277,16 +277,6 @@ impl RawSqlite {
     }
 }
 
-/// Adapter trait calls per workload operation (CAS: read + conditional
-/// write).
-fn calls(work: Work) -> usize {
-    if work == Work::Cas {
-        2
-    } else {
-        1
-    }
-}
-
 /// Raw rusqlite, called inline.
 pub struct Inline(pub Arc<RawSqlite>);
 
@@ -332,7 +322,7 @@ impl kv::Comparator for Hopped {
         Some(op(move |t, n| {
             let (raw, fx) = (raw.clone(), fx.clone());
             async move {
-                for _ in 1..calls(work) {
+                for _ in 1..kv::adapter_calls(work) {
                     tokio::task::spawn_blocking(|| ()).await?;
                 }
                 tokio::task::spawn_blocking(move || raw.kv_op(work, &fx, t, n, conc)).await?
