@@ -8,8 +8,9 @@
 //!   `S3_BUCKET` also set, every store lives in that bucket under a
 //!   unique prefix instead.
 //! - Otherwise moto is started on a free loopback port, from the
-//!   `moto_server` named by `MOTO_SERVER`, else `moto_server` on `PATH`,
-//!   else the one `.ci/install-moto.sh` puts in
+//!   `moto_server` named by `MOTO_SERVER`, else the first `moto_server`
+//!   on `PATH` that is a Python script (a wrapper such as a pyenv shim is
+//!   passed over), else the one `.ci/install-moto.sh` puts in
 //!   `${STORAGE_CI_VENV:-$HOME/.cache/storage-ci/venv}/bin`. It runs in
 //!   that `moto_server`'s Python (its `#!` line) through
 //!   `moto_linearizable.py`, which serves moto's own application with
@@ -267,11 +268,18 @@ pub fn moto_binary() -> Result<PathBuf, String> {
             };
         }
     }
+    // A `moto_server` on PATH that is not a Python script (a pyenv shim
+    // is a bash script) is passed over: its Python cannot be read off
+    // it, and the venv below may hold a usable one.
+    let mut passed_over = Vec::new();
     if let Some(paths) = std::env::var_os("PATH") {
         for dir in std::env::split_paths(&paths) {
             let p = dir.join("moto_server");
             if p.is_file() {
-                return Ok(p);
+                match moto_python(&p) {
+                    Ok(_) => return Ok(p),
+                    Err(why) => passed_over.push(why),
+                }
             }
         }
     }
@@ -285,10 +293,14 @@ pub fn moto_binary() -> Result<PathBuf, String> {
             return Ok(p);
         }
     }
-    Err(unavailable(
-        "moto_server not found (set MOTO_SERVER, put it on PATH, or run .ci/install-moto.sh); \
-         or set S3_ENDPOINT",
-    ))
+    let mut why = "moto_server not found (set MOTO_SERVER, put it on PATH, or run \
+                   .ci/install-moto.sh); or set S3_ENDPOINT"
+        .to_owned();
+    for p in passed_over {
+        why.push_str("; passed over: ");
+        why.push_str(&p);
+    }
+    Err(unavailable(why))
 }
 
 /// The launcher that serves moto's application one request at a time.
@@ -324,6 +336,14 @@ fn moto_python(bin: &std::path::Path) -> Result<PathBuf, String> {
     if program.is_empty() {
         return Err(unavailable(format!(
             "the #! line of {} names no interpreter",
+            bin.display()
+        )));
+    }
+    let name = program.rsplit('/').next().unwrap_or(program);
+    if !(name.starts_with("python") || name.starts_with("pypy")) {
+        return Err(unavailable(format!(
+            "{} is run by {program}, not by a Python (a wrapper such as a pyenv shim?); \
+             set MOTO_SERVER to the script itself (`pyenv which moto_server`)",
             bin.display()
         )));
     }
@@ -378,5 +398,16 @@ mod tests {
         assert!(python_of("#!")
             .unwrap_err()
             .contains("names no interpreter"));
+        // A pyenv shim is a bash script that execs the real one.
+        assert!(python_of("#!/usr/bin/env bash")
+            .unwrap_err()
+            .contains("run by bash, not by a Python"));
+        assert!(python_of("#!/bin/sh")
+            .unwrap_err()
+            .contains("run by /bin/sh"));
+        assert_eq!(
+            python_of("#!/opt/pypy/bin/pypy3").unwrap(),
+            PathBuf::from("/opt/pypy/bin/pypy3")
+        );
     }
 }
