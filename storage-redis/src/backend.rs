@@ -80,8 +80,6 @@ pub(crate) struct Inner {
     pub(crate) clock: SharedClock,
     pub(crate) caps: Capabilities,
     pub(crate) queues: crate::queue::Queues,
-    /// How scan pages read their records (see `kv::ScanSizes`).
-    pub(crate) scan_sizes: crate::kv::ScanSizes,
 }
 
 impl RedisStore {
@@ -152,7 +150,6 @@ impl RedisStore {
                 clock,
                 caps,
                 queues: crate::queue::Queues::new(&config.prefix, listen_urls),
-                scan_sizes: crate::kv::ScanSizes::default(),
             }),
         })
     }

@@ -1,10 +1,11 @@
-//! The Lua scripts behind every Redis write, scan and drop.
+//! The Lua scripts behind every Redis write and drop.
 //!
-//! Single-key reads need no script: a key's version, expiry and value are
-//! one hash field (a *record*, see the layout in `keys.rs`), so `get`,
+//! Reads need no script: a key's version, expiry and value are one hash
+//! field (a *record*, see the layout in `keys.rs`), so `get`,
 //! `get_versioned` and `get_many` are one `HGET` / `HMGET` — one command,
-//! atomic by itself — and the client judges expiry against the store
-//! clock by the same rule the scripts use.
+//! atomic by itself — and a scan page is `ZRANGEBYLEX` on the index then
+//! one `HMGET` (see `kv_scan`); the client judges expiry against the
+//! store clock by the same rule the scripts use.
 //!
 //! Each script is run by `EVALSHA` through [`redis::Script`] (which loads
 //! it again after a `NOSCRIPT`). Script texts are constants: keys, values,
@@ -244,62 +245,6 @@ end
 purge(KEYS[1], KEYS[2], KEYS[3], ARGV[1])
 if created then register(KEYS[5], ARGV[2]) end
 return {'1'}
-"#,
-    )
-});
-
-/// One scan page. KEYS: i, x, d. ARGV: now, lower bound, upper bound
-/// (ZRANGEBYLEX syntax: '[k', '(k', '-', '+'), limit, '1' for reverse,
-/// '1' to return records too. Walks the index in chunks, advancing the
-/// bound past the last key read (no LIMIT offsets), skipping keys whose
-/// expiry in `x` has passed (a key is in `x` exactly when its record has
-/// an expiry), until limit + 1 live keys are seen or the range ends.
-/// Reply: {more ('1'/'0'), then per entry its key, and its record when
-/// asked for}.
-///
-/// Without records the client reads them with one `HMGET` after the
-/// script (see `kv_scan`): values handed to and from the Lua VM cost the
-/// server about 15 µs per 10 KB (1.9 ms a 100-entry page of 10 KB values
-/// against 0.1 ms for `ZRANGEBYLEX` + `HMGET`, Redis 7.0, `INFO
-/// commandstats`), more than the second round trip saves.
-pub(crate) static SCAN: LazyLock<Script> = LazyLock::new(|| {
-    script(
-        r#"
-local now = tonumber(ARGV[1])
-local lo, hi = ARGV[2], ARGV[3]
-local limit = tonumber(ARGV[4])
-local rev = ARGV[5] == '1'
-local with_records = ARGV[6] == '1'
-local chunk = limit + 1
-if chunk > 1000 then chunk = 1000 end
-local out = {'0'}
-local found = 0
-while true do
-  local ks
-  if rev then
-    ks = redis.call('ZREVRANGEBYLEX', KEYS[1], hi, lo, 'LIMIT', 0, chunk)
-  else
-    ks = redis.call('ZRANGEBYLEX', KEYS[1], lo, hi, 'LIMIT', 0, chunk)
-  end
-  if #ks == 0 then break end
-  local ex = redis.call('ZMSCORE', KEYS[2], unpack(ks))
-  local recs
-  if with_records then recs = redis.call('HMGET', KEYS[3], unpack(ks)) end
-  for j = 1, #ks do
-    if not (ex[j] and tonumber(ex[j]) <= now) and (not recs or recs[j]) then
-      if found == limit then
-        out[1] = '1'
-        return out
-      end
-      found = found + 1
-      out[#out + 1] = ks[j]
-      if recs then out[#out + 1] = recs[j] end
-    end
-  end
-  if #ks < chunk then break end
-  if rev then hi = '(' .. ks[#ks] else lo = '(' .. ks[#ks] end
-end
-return out
 "#,
     )
 });
