@@ -37,7 +37,13 @@ unset REDIS_URL REDIS_CLUSTER_URLS S3_ENDPOINT S3_BUCKET
 cargo build --release --quiet --manifest-path bench/Cargo.toml
 cargo build --release --quiet --manifest-path bench/peer-sqlite/Cargo.toml
 
+# The report names the command, with the BENCH_* settings it ran under.
+settings=""
+for v in $(compgen -e | grep '^BENCH_' | sort); do
+  settings+="$v=${!v} "
+done
+
 exec bench/target/release/bench \
   --peer-sqlite bench/peer-sqlite/target/release/peer-sqlite \
-  --command "bash bench/run.sh${*:+ $*}" \
+  --command "${settings}bash bench/run.sh${*:+ $*}" \
   "$@"
