@@ -21,12 +21,12 @@ use storage_sqlite::{SqliteConfig, SqliteStore};
 use crate::peers::omniqueue::OmniQueue;
 use crate::peers::opendal::OpenDal;
 use crate::queue::{self, Raw};
-use crate::raw::duckdb::{self as rawduck, RawDuck};
+use crate::raw::duckdb::RawDuck;
 use crate::raw::memory::{RawMap, RawQueue};
 use crate::raw::object::RawObject;
 use crate::raw::redis::{self as rawredis, RawRedis};
 use crate::raw::sqlite::{self as rawsqlite, RawSqlite};
-use crate::{kv, sql};
+use crate::{kv, raw, sql};
 
 /// Services shared by every group of the run.
 pub struct Services {
@@ -205,7 +205,7 @@ impl Services {
                     queue: Some(Arc::new(s)),
                     kv_cmp: vec![
                         Arc::new(rawsqlite::Inline(raw.clone())),
-                        Arc::new(rawsqlite::Hopped(raw)),
+                        Arc::new(raw::Hopped::new(raw, "rusqlite")),
                     ],
                     q_cmp: vec![Arc::new(raw_q)],
                     _keep: vec![],
@@ -246,7 +246,7 @@ impl Services {
                 Backend {
                     kv: Arc::new(DuckDbStore::open(DuckDbConfig::memory()).await?),
                     queue: None,
-                    kv_cmp: vec![raw.clone(), Arc::new(rawduck::Hopped(raw))],
+                    kv_cmp: vec![raw.clone(), Arc::new(raw::Hopped::new(raw, "duckdb crate"))],
                     q_cmp: vec![],
                     _keep: vec![],
                 }

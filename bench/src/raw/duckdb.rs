@@ -1,9 +1,8 @@
 //! Raw `duckdb` crate: one connection (in-memory database of its own) on
 //! the calling thread, `prepare_cached` statements a duckdb user writes
 //! for the job, on a table shaped like the adapter's (`ns, key, value,
-//! version`; no index, as in the adapter's schema). A second comparator
-//! ([`Hopped`]) runs the same work behind one `spawn_blocking` hop per
-//! adapter call.
+//! version`; no index, as in the adapter's schema). [`super::Hopped`]
+//! runs the same work behind one `spawn_blocking` hop per adapter call.
 
 use std::sync::Arc;
 
@@ -33,7 +32,7 @@ impl RawDuck {
         })
     }
 
-    fn kv_op(&self, work: Work, fx: &Fixture, t: usize, n: u64, conc: usize) -> Result<()> {
+    fn kv_work(&self, work: Work, fx: &Fixture, t: usize, n: u64, conc: usize) -> Result<()> {
         let mut c = self.conn.lock();
         match work {
             Work::Get => {
@@ -122,37 +121,13 @@ impl kv::Comparator for RawDuck {
     }
     fn op(self: Arc<Self>, work: Work, fx: Arc<Fixture>, conc: usize) -> Option<Op> {
         Some(op(move |t, n| {
-            std::future::ready(self.kv_op(work, &fx, t, n, conc))
+            std::future::ready(self.kv_work(work, &fx, t, n, conc))
         }))
     }
 }
 
-/// Raw duckdb behind one `spawn_blocking` hop per adapter call (what the
-/// adapter does so DuckDB never blocks the async runtime); shares the
-/// inline side's connection and table.
-pub struct Hopped(pub Arc<RawDuck>);
-
-#[async_trait]
-impl kv::Comparator for Hopped {
-    fn name(&self) -> String {
-        "duckdb crate via spawn_blocking".into()
-    }
-    fn target(&self) -> Option<f64> {
-        None
-    }
-    async fn preload(&self, _fx: &Fixture) -> Result<()> {
-        Ok(()) // the inline side's table
-    }
-    fn op(self: Arc<Self>, work: Work, fx: Arc<Fixture>, conc: usize) -> Option<Op> {
-        let raw = self.0.clone();
-        Some(op(move |t, n| {
-            let (raw, fx) = (raw.clone(), fx.clone());
-            async move {
-                for _ in 1..kv::adapter_calls(work) {
-                    tokio::task::spawn_blocking(|| ()).await?;
-                }
-                tokio::task::spawn_blocking(move || raw.kv_op(work, &fx, t, n, conc)).await?
-            }
-        }))
+impl super::BlockingKv for RawDuck {
+    fn kv_op(&self, work: Work, fx: &Fixture, t: usize, n: u64, conc: usize) -> Result<()> {
+        self.kv_work(work, fx, t, n, conc)
     }
 }

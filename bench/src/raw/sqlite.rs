@@ -253,7 +253,7 @@ impl RawSqlite {
     }
 
     /// Runs one KV workload operation synchronously.
-    fn kv_op(&self, work: Work, fx: &Fixture, t: usize, n: u64, conc: usize) -> Result<()> {
+    fn kv_work(&self, work: Work, fx: &Fixture, t: usize, n: u64, conc: usize) -> Result<()> {
         match work {
             Work::Get => {
                 let v = self.get(&fx.keys[fx.any(n)])?;
@@ -280,9 +280,6 @@ impl RawSqlite {
 /// Raw rusqlite, called inline.
 pub struct Inline(pub Arc<RawSqlite>);
 
-/// Raw rusqlite behind one `spawn_blocking` hop per adapter call.
-pub struct Hopped(pub Arc<RawSqlite>);
-
 #[async_trait]
 impl kv::Comparator for Inline {
     fn name(&self) -> String {
@@ -301,32 +298,13 @@ impl kv::Comparator for Inline {
     fn op(self: Arc<Self>, work: Work, fx: Arc<Fixture>, conc: usize) -> Option<Op> {
         let raw = self.0.clone();
         Some(op(move |t, n| {
-            std::future::ready(raw.kv_op(work, &fx, t, n, conc))
+            std::future::ready(raw.kv_work(work, &fx, t, n, conc))
         }))
     }
 }
 
-#[async_trait]
-impl kv::Comparator for Hopped {
-    fn name(&self) -> String {
-        "rusqlite via spawn_blocking".into()
-    }
-    fn target(&self) -> Option<f64> {
-        None
-    }
-    async fn preload(&self, _fx: &Fixture) -> Result<()> {
-        Ok(()) // shares the inline side's file
-    }
-    fn op(self: Arc<Self>, work: Work, fx: Arc<Fixture>, conc: usize) -> Option<Op> {
-        let raw = self.0.clone();
-        Some(op(move |t, n| {
-            let (raw, fx) = (raw.clone(), fx.clone());
-            async move {
-                for _ in 1..kv::adapter_calls(work) {
-                    tokio::task::spawn_blocking(|| ()).await?;
-                }
-                tokio::task::spawn_blocking(move || raw.kv_op(work, &fx, t, n, conc)).await?
-            }
-        }))
+impl super::BlockingKv for RawSqlite {
+    fn kv_op(&self, work: Work, fx: &Fixture, t: usize, n: u64, conc: usize) -> Result<()> {
+        self.kv_work(work, fx, t, n, conc)
     }
 }
