@@ -430,7 +430,7 @@ async fn scan_pages_of_any_size_return_the_live_entries_without_a_script() {
     f.store.destroy().await.unwrap();
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn large_scan_pages_during_writes_never_repeat_or_skip_a_stable_key() {
     // The two-step read (keys by ZRANGEBYLEX, records by HMGET) under
     // writers that delete, recreate and rewrite keys between the steps.
@@ -450,8 +450,9 @@ async fn large_scan_pages_during_writes_never_repeat_or_skip_a_stable_key() {
         }
     }
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writes = Arc::new(AtomicU64::new(0));
     let writer = {
-        let (store, stop) = (store.clone(), stop.clone());
+        let (store, stop, writes) = (store.clone(), stop.clone(), writes.clone());
         tokio::spawn(async move {
             let mut n = 0usize;
             while !stop.load(Ordering::Relaxed) {
@@ -469,19 +470,28 @@ async fn large_scan_pages_during_writes_never_repeat_or_skip_a_stable_key() {
                         .put("ns", &key(i), value("c", n), PutOptions::default())
                         .await
                         .unwrap(),
-                    _ => {}
+                    _ => continue,
                 }
+                writes.fetch_add(1, Ordering::Relaxed);
                 tokio::task::yield_now().await;
             }
-            n
         })
     };
-    for round in 0..20 {
+    // Let the writer get going, then scan at least 20 times and until
+    // it has written 50 times while a scan ran.
+    while writes.load(Ordering::Relaxed) == 0 {
+        tokio::task::yield_now().await;
+    }
+    let mut during = 0;
+    let mut round = 0;
+    while round < 20 || (during < 50 && round < 2_000) {
         let mut request = ScanRequest::all().with_limit(50);
         if round % 2 == 1 {
             request = request.reversed();
         }
+        let before = writes.load(Ordering::Relaxed);
         let got = scan_all(&store, "ns", request).await;
+        during += writes.load(Ordering::Relaxed) - before;
         for pair in got.windows(2) {
             let ordered = if round % 2 == 1 {
                 pair[1].0 < pair[0].0
@@ -500,9 +510,13 @@ async fn large_scan_pages_during_writes_never_repeat_or_skip_a_stable_key() {
                 "round {round}: stable key {k:?} missing"
             );
         }
+        round += 1;
     }
     stop.store(true, Ordering::Relaxed);
-    let writes = writer.await.unwrap();
-    assert!(writes > 0);
+    writer.await.unwrap();
+    assert!(
+        during >= 50,
+        "only {during} writes landed while {round} scans ran"
+    );
     store.destroy().await.unwrap();
 }
