@@ -66,8 +66,21 @@
 //!     `InMemory` counts writes;
 //!     [`CAPABILITIES`](crate::CAPABILITIES)): the adapter reads the key
 //!     first and sends the `If-Match` PUT only if the object is live and
-//!     its token equals `v`. A tombstone's or an expired entry's ETag,
-//!     however guessed, never matches. Three requests instead of two.
+//!     names the same state as `v` (tags aside). A tombstone's or an
+//!     expired entry's ETag, however guessed, never matches. Three
+//!     requests instead of two.
+//!
+//!     Except for a token **this handle tagged** (`token.rs`; only
+//!     [`RemoteStore::in_memory`](crate::RemoteStore::in_memory), whose
+//!     store no other handle writes through the adapter) for this very
+//!     path: it was issued for a live record this handle wrote or read
+//!     there, never for a tombstone or an expired entry, and on a store
+//!     with per-write ETags `If-Match` succeeds only on that very object.
+//!     So, as on a content-hash store, it is refused on the client if its
+//!     expiry is at or before now and otherwise sent as the `If-Match`
+//!     PUT directly: two requests, as with raw object_store. A tag that
+//!     does not check out (forged, or another handle's) takes the read
+//!     above.
 //!
 //!   On refusal (on the client, or a 412 / 404 from the store) the key is
 //!   read to report its current live version in the `Conflict`.
@@ -139,14 +152,20 @@ fn attempt(
 }
 
 impl RemoteStore {
+    /// The token of a live record this handle has just written at `path`.
     fn issued(
         &self,
         op: &'static str,
         ns: &str,
+        path: &Path,
         r: PutResult,
         expires_at: Option<Timestamp>,
     ) -> Result<Version> {
         EntryToken::new(r.e_tag, r.version, expires_at)
+            .map(|t| match &self.inner.tagger {
+                Some(tagger) => tagger.tagged(path, t),
+                None => t,
+            })
             .map(|t| t.encode())
             .ok_or_else(|| no_etag(At::scoped(op, BACKEND, ns)))
     }
@@ -203,10 +222,21 @@ impl RemoteStore {
         payload: Bytes,
         expected: &Version,
     ) -> Result<PutResult> {
-        let cond = match self.fast_path() {
+        let vouched = self
+            .inner
+            .tagger
+            .as_ref()
+            .and_then(|t| t.vouched(path, expected));
+        let cond = match (vouched, self.fast_path()) {
+            // Issued by this handle for a live record at this path: judge
+            // it by its expiry (module docs: why this is exact); read only
+            // to report a refusal.
+            (Some(token), _) => (!token.expired_at(self.now()))
+                .then(|| token.condition())
+                .flatten(),
             // Judge the token by what it says (module docs: why this is
             // exact); read only to report a refusal.
-            Some(tombstone) => {
+            (None, Some(tombstone)) => {
                 let now = self.now();
                 EntryToken::parse(expected)
                     .filter(|t| !t.expired_at(now) && loose_etag(&t.e_tag) != loose_etag(tombstone))
@@ -214,11 +244,16 @@ impl RemoteStore {
             }
             // Per-write ETags a caller could guess: rule out dead objects
             // by reading first.
-            None => {
+            (None, None) => {
                 let current = self.read(op, ns, path).await?;
-                let matches = current
-                    .as_ref()
-                    .is_some_and(|c| c.live.is_some() && c.version == *expected);
+                // The same state, whichever handle tagged either token.
+                let presented = EntryToken::parse(expected);
+                let matches = current.as_ref().is_some_and(|c| {
+                    c.live.is_some()
+                        && EntryToken::parse(&c.version)
+                            .zip(presented.as_ref())
+                            .is_some_and(|(cur, p)| cur.same_state(p))
+                });
                 match EntryToken::parse(expected).and_then(|t| t.condition()) {
                     Some(c) if matches => Some(c),
                     _ => return Err(conflict(op, ns, current.and_then(|c| c.live_version()))),
@@ -251,7 +286,7 @@ impl RemoteStore {
         for _ in 0..MAX_ATTEMPTS {
             let first = self.put_raw(path, payload.clone(), OsPutMode::Create).await;
             if let Attempt::Written(r) = attempt(op, ns, first)? {
-                return self.issued(op, ns, r, expires_at);
+                return self.issued(op, ns, path, r, expires_at);
             }
             let Some(cur) = self.read(op, ns, path).await? else {
                 // Gone again since the refusal: try the plain create again.
@@ -268,7 +303,7 @@ impl RemoteStore {
                 .put_raw(path, payload.clone(), OsPutMode::Update(cond))
                 .await;
             if let Attempt::Written(r) = attempt(op, ns, over)? {
-                return self.issued(op, ns, r, expires_at);
+                return self.issued(op, ns, path, r, expires_at);
             }
         }
         Err(Error::Unavailable {
@@ -311,12 +346,12 @@ impl RemoteStore {
                     .put_raw(&path, payload, OsPutMode::Overwrite)
                     .await
                     .map_err(|e| map_err(At::scoped(OP, BACKEND, ns), e))?;
-                self.issued(OP, ns, r, expires_at)
+                self.issued(OP, ns, &path, r, expires_at)
             }
             PutMode::Create => self.create(OP, ns, &path, payload, expires_at).await,
             PutMode::Update(v) => {
                 let r = self.replace_if(OP, ns, &path, payload, &v).await?;
-                self.issued(OP, ns, r, expires_at)
+                self.issued(OP, ns, &path, r, expires_at)
             }
         }
     }

@@ -14,6 +14,7 @@ use crate::config::{
 };
 use crate::keys::Layout;
 use crate::local::LocalDirStore;
+use crate::token::Tagger;
 
 /// KV and CAS on any [`ObjectStore`]: S3 (and S3-compatible servers),
 /// GCS, Azure, a local directory ([`LocalDirStore`]) or memory.
@@ -40,6 +41,12 @@ pub(crate) struct Inner {
     pub(crate) tombstone_etag: OnceLock<String>,
     /// [`RemoteConfig::ordered_listing`].
     pub(crate) ordered_listing: bool,
+    /// Tags this handle's tokens (`token.rs`) where the store is private
+    /// to it ([`RemoteStore::in_memory`]): a tagged token lets `Update`
+    /// and `delete_if` skip their read on a store whose ETags a caller
+    /// could guess (see `atomic.rs`). `None` elsewhere: tokens stay the
+    /// same string across handles and processes.
+    pub(crate) tagger: Option<Tagger>,
 }
 
 impl fmt::Debug for RemoteStore {
@@ -119,6 +126,7 @@ impl RemoteStore {
                 caps,
                 tombstone_etag: OnceLock::new(),
                 ordered_listing: config.ordered_listing,
+                tagger: None,
             }),
         })
     }
@@ -137,6 +145,7 @@ impl RemoteStore {
                 tombstone_etag: OnceLock::new(),
                 // InMemory lists a BTreeMap range: in path order.
                 ordered_listing: true,
+                tagger: Some(Tagger::default()),
             }),
         }
     }

@@ -141,13 +141,19 @@ impl RemoteStore {
             Record::Live { expires_at, .. } => (*expires_at, false),
             Record::Tombstone => (None, true),
         };
-        let token = EntryToken::new(e_tag, version, expires_at).ok_or_else(|| no_etag(at))?;
+        let mut token = EntryToken::new(e_tag, version, expires_at).ok_or_else(|| no_etag(at))?;
         if tombstone {
             self.learn_tombstone(&token.e_tag);
         }
+        let live = record.live_at(self.now());
+        // Only a live entry's token leaves this handle, so only those are
+        // tagged (a tag vouches for a live record, see `token.rs`).
+        if let (Some(tagger), Some(_)) = (&self.inner.tagger, &live) {
+            token = tagger.tagged(path, token);
+        }
         Ok(Some(Current {
             version: token.encode(),
-            live: record.live_at(self.now()),
+            live,
         }))
     }
 

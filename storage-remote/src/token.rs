@@ -16,17 +16,40 @@
 //! `-:34:"9e107d9d372bb6826bd81d3542a419d6"`. The length prefix makes
 //! the split exact whatever characters an ETag holds.
 //!
+//! A handle over a store private to it ([`RemoteStore::in_memory`](crate::RemoteStore::in_memory))
+//! prefixes the tokens it hands out for live entries with a **tag**:
+//! `~` and eight characters of URL-safe base64, 48 bits of a keyed hash
+//! (a per-handle random key) of the object's path and the rest of the
+//! token. A tag that checks out proves this handle issued the token for
+//! that path, i.e. for a live record it wrote or read there, which lets a
+//! conditional write skip its read (`atomic.rs`). The tag is no part of
+//! the state a token names: two tokens naming one state compare equal
+//! on a read path whatever their tags.
+//!
 //! Parsing is strict: a string is a token only if it is exactly the
 //! encoding of what it parses to (no leading zeros, no `+`, nothing
-//! trailing), so two different strings never name the same state. A
-//! string that does not parse is a token this store cannot have issued;
-//! callers answer it with `Conflict`, never `InvalidInput`.
+//! trailing), so two different strings never name the same state with
+//! the same tag. A string that does not parse is a token this store
+//! cannot have issued; callers answer it with `Conflict`, never
+//! `InvalidInput`.
 
+use std::hash::{BuildHasher, Hasher};
+
+use object_store::path::Path;
 use object_store::UpdateVersion;
 use storage_core::{Timestamp, Version};
 
 /// Separates the ETag from the object version.
 const VERSION_SEP: &str = ";v=";
+
+/// Starts a tagged token (never the first character of an untagged one,
+/// which is a digit or `-`).
+const TAG_MARK: char = '~';
+/// Characters of a tag: 6 bits each.
+const TAG_CHARS: usize = 8;
+const TAG_BITS: u32 = 6 * TAG_CHARS as u32;
+/// URL-safe base64, in value order.
+const TAG_ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 /// A parsed entry token.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,6 +61,8 @@ pub(crate) struct EntryToken {
     /// The entry's expiry instant (`None`: never; also `None` for a
     /// tombstone).
     pub(crate) expires_at: Option<Timestamp>,
+    /// The issuing handle's tag ([`Tagger`]), if any.
+    pub(crate) tag: Option<u64>,
 }
 
 impl EntryToken {
@@ -57,6 +82,7 @@ impl EntryToken {
             e_tag: e_tag.unwrap_or_default(),
             version,
             expires_at,
+            tag: None,
         })
     }
 
@@ -66,6 +92,20 @@ impl EntryToken {
     }
 
     fn to_text(&self) -> String {
+        let mut out = String::new();
+        if let Some(tag) = self.tag {
+            out.push(TAG_MARK);
+            for i in (0..TAG_CHARS).rev() {
+                let digit = (tag >> (6 * i)) & 63;
+                out.push(char::from(TAG_ALPHABET[digit as usize]));
+            }
+        }
+        out.push_str(&self.untagged_text());
+        out
+    }
+
+    /// The text every tag is computed over: the token without its tag.
+    fn untagged_text(&self) -> String {
         let expiry = match self.expires_at {
             Some(t) => t.as_millis().to_string(),
             None => "-".to_owned(),
@@ -78,11 +118,30 @@ impl EntryToken {
         out
     }
 
+    /// Whether both name the same object state (tags aside).
+    pub(crate) fn same_state(&self, other: &EntryToken) -> bool {
+        self.e_tag == other.e_tag
+            && self.version == other.version
+            && self.expires_at == other.expires_at
+    }
+
     /// Parses a presented token; `None` for anything that is not exactly
     /// the encoding of a token.
     pub(crate) fn parse(v: &Version) -> Option<Self> {
         let s = v.as_str();
-        let (expiry, rest) = s.split_once(':')?;
+        let (tag, untagged) = match s.strip_prefix(TAG_MARK) {
+            Some(rest) => {
+                let chars = rest.get(..TAG_CHARS)?;
+                let mut tag = 0u64;
+                for c in chars.bytes() {
+                    let digit = TAG_ALPHABET.iter().position(|&a| a == c)?;
+                    tag = (tag << 6) | digit as u64;
+                }
+                (Some(tag), rest.get(TAG_CHARS..)?)
+            }
+            None => (None, s),
+        };
+        let (expiry, rest) = untagged.split_once(':')?;
         let (len, rest) = rest.split_once(':')?;
         let expires_at = match expiry {
             "-" => None,
@@ -103,6 +162,7 @@ impl EntryToken {
             e_tag: e_tag.to_owned(),
             version,
             expires_at,
+            tag,
         };
         // Canonical form only: "007", "+7" and the like are not tokens.
         (token.to_text() == s).then_some(token)
@@ -121,6 +181,41 @@ impl EntryToken {
     /// expiry instant is at or before `now`, as `record.rs` judges).
     pub(crate) fn expired_at(&self, now: Timestamp) -> bool {
         self.expires_at.is_some_and(|t| t <= now)
+    }
+}
+
+/// Tags the tokens of one handle: 48 bits of SipHash, keyed by a
+/// per-handle random key (std's `RandomState`), over the object's path
+/// and the token's untagged text. Tokens are not credentials (whoever can
+/// forge one can also plainly `put` the key); the tag only has to make a
+/// token this handle did not issue, or issued for another path or state,
+/// fail the check but for a 2⁻⁴⁸ chance.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Tagger {
+    key: std::collections::hash_map::RandomState,
+}
+
+impl Tagger {
+    fn tag(&self, path: &Path, token: &EntryToken) -> u64 {
+        let mut h = self.key.build_hasher();
+        h.write(path.as_ref().as_bytes());
+        // Not a path byte: the split between path and token is exact.
+        h.write_u8(0xff);
+        h.write(token.untagged_text().as_bytes());
+        h.finish() & ((1 << TAG_BITS) - 1)
+    }
+
+    /// `token`, tagged for `path`.
+    pub(crate) fn tagged(&self, path: &Path, mut token: EntryToken) -> EntryToken {
+        token.tag = Some(self.tag(path, &token));
+        token
+    }
+
+    /// The token `v`, if it parses and carries this handle's tag for
+    /// `path`.
+    pub(crate) fn vouched(&self, path: &Path, v: &Version) -> Option<EntryToken> {
+        let token = EntryToken::parse(v)?;
+        (token.tag == Some(self.tag(path, &token))).then_some(token)
     }
 }
 
@@ -159,6 +254,55 @@ mod tests {
                 .as_str(),
             "-:3:\"x\""
         );
+    }
+
+    #[test]
+    fn tagged_tokens_round_trip_and_parse_strictly() {
+        let t = Timestamp::from_millis(1_700_000_000_123);
+        for tag in [0, 1, 63, 64, (1 << TAG_BITS) - 1, 0x1234_5678_9abc] {
+            let mut tok = EntryToken::new(Some("17".into()), Some("v".into()), Some(t)).unwrap();
+            tok.tag = Some(tag);
+            let enc = tok.encode();
+            assert_eq!(
+                enc.as_str().len(),
+                1 + TAG_CHARS + tok.untagged_text().len()
+            );
+            assert_eq!(EntryToken::parse(&enc), Some(tok), "{enc}");
+        }
+        let mut tok = EntryToken::new(Some("7".into()), None, None).unwrap();
+        tok.tag = Some(0);
+        assert_eq!(tok.encode().as_str(), "~AAAAAAAA-:1:7");
+        for bad in [
+            "~",
+            "~AAAAAAAA",
+            "~AAAAAAA-:1:7",
+            "~AAAAAAA!-:1:7",
+            "~AAAAAAAAA-:1:7",
+            "~~AAAAAAAA-:1:7",
+            "~AAAAAAA\u{e9}-:1:7",
+            "AAAAAAAA-:1:7",
+        ] {
+            assert_eq!(EntryToken::parse(&Version::new(bad)), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn tags_check_out_for_their_path_state_and_handle_only() {
+        let (one, two) = (Tagger::default(), Tagger::default());
+        let (p, q) = (Path::from("ns/a"), Path::from("ns/b"));
+        let tok = EntryToken::new(Some("5".into()), None, None).unwrap();
+        let v = one.tagged(&p, tok.clone()).encode();
+        let back = one.vouched(&p, &v).unwrap();
+        assert!(back.same_state(&tok));
+        assert_eq!(one.vouched(&q, &v), None, "another path");
+        assert_eq!(two.vouched(&p, &v), None, "another handle");
+        assert_eq!(one.vouched(&p, &tok.encode()), None, "untagged");
+        // The tag moved onto another state.
+        let tag = &v.as_str()[..1 + TAG_CHARS];
+        for other in ["-:1:6", "1:1:5", "-:1:5;v=1"] {
+            let moved = Version::new(format!("{tag}{other}"));
+            assert_eq!(one.vouched(&p, &moved), None, "{moved}");
+        }
     }
 
     #[test]

@@ -6,7 +6,10 @@
 //!   `Conflict` and nothing is written;
 //! - a token naming a tombstone's ETag (read with raw object_store after
 //!   a `delete_if`) is refused, so a deleted key is never brought back;
-//! - a string that is not a token is `Conflict`, never an input error.
+//! - a string that is not a token is `Conflict`, never an input error;
+//! - on `InMemory`, where `Update` / `delete_if` skip their read for a
+//!   token the handle tagged for that path, a tag moved onto another
+//!   ETag or key, or a token of another handle, never skips it.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -297,4 +300,135 @@ async fn generic_content_hash_store_refuses_dead_and_bogus_tokens() {
     )
     .expect("store");
     all(store, clock).await;
+}
+
+/// The tag prefix (`~` and 8 characters) of a tagged token.
+fn tag_of(v: &Version) -> &str {
+    let t = v.as_str();
+    assert!(t.starts_with('~'), "{t} is tagged");
+    &t[..9]
+}
+
+/// Tags vouch for one path and one state: moved onto a tombstone's ETag
+/// or onto another key they do not check out, and the read path refuses
+/// the token. Another handle over the same `InMemory` (untagged) and
+/// this one accept each other's tokens through their reads.
+#[tokio::test]
+async fn in_memory_tags_vouch_for_one_path_and_state() {
+    let clock = ManualClock::at_fixed_start();
+    let store = RemoteStore::in_memory(Arc::new(clock.clone()));
+    let put = |key: &'static [u8], mode: PutMode| {
+        let store = store.clone();
+        async move {
+            store
+                .put_if(
+                    NS,
+                    key,
+                    Bytes::from_static(b"v"),
+                    mode,
+                    PutOptions::default(),
+                )
+                .await
+        }
+    };
+    let a = put(b"a", PutMode::Create).await.expect("create a");
+    let b = put(b"b", PutMode::Create).await.expect("create b");
+    let read = store
+        .get_versioned(NS, b"a")
+        .await
+        .expect("read")
+        .expect("a");
+    assert_eq!(read.version, a, "a read hands out the write's tagged token");
+    // A tombstone at b, then a's tag on b's tombstone ETag.
+    store.delete_if(NS, b"b", &b).await.expect("delete_if b");
+    let (tomb, bytes) = raw(&store, "b").await;
+    assert!(bytes.is_empty());
+    let tomb = tomb.expect("ETag");
+    let moved = Version::new(format!("{}{}", tag_of(&a), token(None, &tomb)));
+    for key in [&b"a"[..], b"b"] {
+        let r = store
+            .put_if(
+                NS,
+                key,
+                Bytes::from_static(b"zombie"),
+                PutMode::Update(moved.clone()),
+                PutOptions::default(),
+            )
+            .await;
+        assert!(matches!(r, Err(Error::Conflict { .. })), "{r:?}");
+        let r = store.delete_if(NS, key, &moved).await;
+        assert!(matches!(r, Err(Error::Conflict { .. })), "{r:?}");
+    }
+    assert_eq!(
+        store.get(NS, b"b").await.expect("get"),
+        None,
+        "b stays deleted"
+    );
+    // a's token, as is, on another key: refused, b untouched.
+    let r = store
+        .put_if(
+            NS,
+            b"b",
+            Bytes::from_static(b"x"),
+            PutMode::Update(a.clone()),
+            PutOptions::default(),
+        )
+        .await;
+    assert!(
+        matches!(r, Err(Error::Conflict { current: None, .. })),
+        "{r:?}"
+    );
+    // Every tag but the right one, on a's live state: the read path
+    // judges the state and accepts it.
+    let untagged = a.as_str()[9..].to_owned();
+    let forged = Version::new(format!("~AAAAAAAA{untagged}"));
+    assert_ne!(forged, a);
+    let a2 = store
+        .put_if(
+            NS,
+            b"a",
+            Bytes::from_static(b"2"),
+            PutMode::Update(forged),
+            PutOptions::default(),
+        )
+        .await
+        .expect("a wrong tag on the live state goes through the read");
+    // Another handle over the same objects: untagged tokens, and each
+    // accepts the other's through its read.
+    let other = RemoteStore::new(
+        store.object_store().clone(),
+        storage_remote::RemoteConfig::new(""),
+    )
+    .expect("other handle");
+    let a3 = other
+        .put_if(
+            NS,
+            b"a",
+            Bytes::from_static(b"3"),
+            PutMode::Update(a2),
+            PutOptions::default(),
+        )
+        .await
+        .expect("the other handle takes a tagged token");
+    assert!(!a3.as_str().starts_with('~'), "{a3} is untagged");
+    let a4 = store
+        .put_if(
+            NS,
+            b"a",
+            Bytes::from_static(b"4"),
+            PutMode::Update(a3.clone()),
+            PutOptions::default(),
+        )
+        .await
+        .expect("this handle takes the other's token");
+    let r = other.delete_if(NS, b"a", &a3).await;
+    assert!(
+        matches!(r, Err(Error::Conflict { .. })),
+        "a superseded token: {r:?}"
+    );
+    store
+        .delete_if(NS, b"a", &a4)
+        .await
+        .expect("delete_if with the latest token");
+    assert_eq!(other.get(NS, b"a").await.expect("get"), None);
 }
