@@ -65,6 +65,12 @@ fn escape_char(b: u8) -> Option<u8> {
 /// Escapes `bytes` (order-preserving, see the module docs).
 pub fn escape(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len());
+    escape_into(&mut out, bytes);
+    out
+}
+
+/// [`escape`], appended to `out`.
+fn escape_into(out: &mut String, bytes: &[u8]) {
     for &b in bytes {
         match escape_char(b) {
             None => out.push(char::from(b)),
@@ -75,7 +81,6 @@ pub fn escape(bytes: &[u8]) -> String {
             }
         }
     }
-    out
 }
 
 fn hex_value(c: u8) -> Option<u8> {
@@ -180,10 +185,23 @@ impl Layout {
 
     /// The object of one key.
     pub(crate) fn key(&self, ns: &str, key: &[u8]) -> Path {
-        let mut s = self.join(&escape(ns.as_bytes()));
-        for seg in key_segments(key) {
+        // The common case (a key that fits one segment) in one buffer:
+        // every KV call builds a path.
+        let mut s = String::with_capacity(self.root.len() + 3 * (ns.len() + key.len()) + 2);
+        if !self.root.is_empty() {
+            s.push_str(&self.root);
             s.push('/');
-            s.push_str(&seg);
+        }
+        escape_into(&mut s, ns.as_bytes());
+        let at = s.len();
+        s.push('/');
+        escape_into(&mut s, key);
+        if s.len() - at - 1 > SEGMENT_CHARS {
+            s.truncate(at);
+            for seg in key_segments(key) {
+                s.push('/');
+                s.push_str(&seg);
+            }
         }
         parse(s)
     }

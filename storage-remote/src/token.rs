@@ -92,7 +92,10 @@ impl EntryToken {
     }
 
     fn to_text(&self) -> String {
-        let mut out = String::new();
+        // One exact-size buffer: tokens are built on every versioned read
+        // and conditional write.
+        let tag_len = if self.tag.is_some() { 1 + TAG_CHARS } else { 0 };
+        let mut out = String::with_capacity(tag_len + self.untagged_len());
         if let Some(tag) = self.tag {
             out.push(TAG_MARK);
             for i in (0..TAG_CHARS).rev() {
@@ -100,22 +103,29 @@ impl EntryToken {
                 out.push(char::from(TAG_ALPHABET[digit as usize]));
             }
         }
-        out.push_str(&self.untagged_text());
-        out
-    }
-
-    /// The text every tag is computed over: the token without its tag.
-    fn untagged_text(&self) -> String {
-        let expiry = match self.expires_at {
-            Some(t) => t.as_millis().to_string(),
-            None => "-".to_owned(),
-        };
-        let mut out = format!("{expiry}:{}:{}", self.e_tag.len(), self.e_tag);
+        match self.expires_at {
+            Some(t) => push_decimal(&mut out, t.as_millis()),
+            None => out.push('-'),
+        }
+        out.push(':');
+        push_decimal(&mut out, self.e_tag.len() as u64);
+        out.push(':');
+        out.push_str(&self.e_tag);
         if let Some(v) = &self.version {
             out.push_str(VERSION_SEP);
             out.push_str(v);
         }
         out
+    }
+
+    /// The length of the text after the tag.
+    fn untagged_len(&self) -> usize {
+        let expiry = self.expires_at.map_or(1, |t| decimal_len(t.as_millis()));
+        let version = self
+            .version
+            .as_ref()
+            .map_or(0, |v| VERSION_SEP.len() + v.len());
+        expiry + 1 + decimal_len(self.e_tag.len() as u64) + 1 + self.e_tag.len() + version
     }
 
     /// Whether both name the same object state (tags aside).
@@ -145,9 +155,9 @@ impl EntryToken {
         let (len, rest) = rest.split_once(':')?;
         let expires_at = match expiry {
             "-" => None,
-            ms => Some(Timestamp::from_millis(ms.parse().ok()?)),
+            ms => Some(Timestamp::from_millis(canonical_decimal(ms)?)),
         };
-        let len: usize = len.parse().ok()?;
+        let len = usize::try_from(canonical_decimal(len)?).ok()?;
         let e_tag = rest.get(..len)?;
         let tail = rest.get(len..)?;
         let version = match tail {
@@ -164,8 +174,10 @@ impl EntryToken {
             expires_at,
             tag,
         };
-        // Canonical form only: "007", "+7" and the like are not tokens.
-        (token.to_text() == s).then_some(token)
+        // Canonical form only ("007", "+7" and the like are refused above):
+        // the string is exactly this token's encoding.
+        debug_assert_eq!(token.to_text(), s);
+        Some(token)
     }
 
     /// The `If-Match` condition this token stands for; `None` without an
@@ -184,6 +196,42 @@ impl EntryToken {
     }
 }
 
+/// Appends `n` in decimal.
+fn push_decimal(out: &mut String, n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in &digits[i..] {
+        out.push(char::from(d));
+    }
+}
+
+/// Digits of `n` in decimal.
+fn decimal_len(n: u64) -> usize {
+    n.checked_ilog10().map_or(1, |l| l as usize + 1)
+}
+
+/// A decimal in canonical form (digits only, no leading zero but for
+/// "0", within `u64`); `None` otherwise.
+fn canonical_decimal(s: &str) -> Option<u64> {
+    let b = s.as_bytes();
+    let canonical =
+        !b.is_empty() && b.iter().all(u8::is_ascii_digit) && (b[0] != b'0' || b.len() == 1);
+    if canonical {
+        s.parse().ok()
+    } else {
+        None
+    }
+}
+
 /// Tags the tokens of one handle: 48 bits of SipHash, keyed by a
 /// per-handle random key (std's `RandomState`), over the object's path
 /// and the token's untagged text. Tokens are not credentials (whoever can
@@ -198,10 +246,28 @@ pub(crate) struct Tagger {
 impl Tagger {
     fn tag(&self, path: &Path, token: &EntryToken) -> u64 {
         let mut h = self.key.build_hasher();
-        h.write(path.as_ref().as_bytes());
-        // Not a path byte: the split between path and token is exact.
-        h.write_u8(0xff);
-        h.write(token.untagged_text().as_bytes());
+        // Every field length-prefixed or flagged: distinct (path, state)
+        // pairs feed distinct byte strings.
+        let path = path.as_ref().as_bytes();
+        h.write_usize(path.len());
+        h.write(path);
+        match token.expires_at {
+            Some(t) => {
+                h.write_u8(1);
+                h.write_u64(t.as_millis());
+            }
+            None => h.write_u8(0),
+        }
+        h.write_usize(token.e_tag.len());
+        h.write(token.e_tag.as_bytes());
+        match &token.version {
+            Some(v) => {
+                h.write_u8(1);
+                h.write_usize(v.len());
+                h.write(v.as_bytes());
+            }
+            None => h.write_u8(0),
+        }
         h.finish() & ((1 << TAG_BITS) - 1)
     }
 
@@ -263,10 +329,7 @@ mod tests {
             let mut tok = EntryToken::new(Some("17".into()), Some("v".into()), Some(t)).unwrap();
             tok.tag = Some(tag);
             let enc = tok.encode();
-            assert_eq!(
-                enc.as_str().len(),
-                1 + TAG_CHARS + tok.untagged_text().len()
-            );
+            assert_eq!(enc.as_str().len(), 1 + TAG_CHARS + tok.untagged_len());
             assert_eq!(EntryToken::parse(&enc), Some(tok), "{enc}");
         }
         let mut tok = EntryToken::new(Some("7".into()), None, None).unwrap();
