@@ -20,8 +20,9 @@ use storage_sqlite::{SqliteConfig, SqliteStore};
 
 use crate::peers::omniqueue::OmniQueue;
 use crate::peers::opendal::OpenDal;
-use crate::queue::{self, Raw};
+use crate::queue::{self, Raw, Through};
 use crate::raw::duckdb::RawDuck;
+use crate::raw::floor::FloorQueue;
 use crate::raw::memory::{RawMap, RawQueue};
 use crate::raw::object::RawObject;
 use crate::raw::redis::{self as rawredis, RawRedis};
@@ -173,7 +174,14 @@ impl Services {
                     kv: Arc::new(s.clone()),
                     queue: Some(Arc::new(s)),
                     kv_cmp: vec![Arc::new(RawMap::default()), Arc::new(OpenDal::memory()?)],
-                    q_cmp: vec![Arc::new(raw_q), Arc::new(OmniQueue::memory())],
+                    q_cmp: vec![
+                        Arc::new(raw_q),
+                        Arc::new(Through {
+                            name: "Mutex<VecDeque> behind QueueStore".into(),
+                            store: Arc::new(FloorQueue::new(queue::QUEUE)),
+                        }),
+                        Arc::new(OmniQueue::memory()),
+                    ],
                     _keep: vec![],
                 }
             }

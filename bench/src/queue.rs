@@ -191,6 +191,32 @@ pub async fn run_backend(
     Ok(())
 }
 
+/// Another `QueueStore` run through the adapter's own cycle
+/// ([`adapter_op`]): context beside the adapter, no target (see
+/// `raw/floor.rs`).
+pub struct Through {
+    /// Name in the report.
+    pub name: String,
+    /// The store.
+    pub store: Arc<dyn QueueStore>,
+}
+
+#[async_trait]
+impl Comparator for Through {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+    fn target(&self, _work: Work) -> Option<f64> {
+        None
+    }
+    async fn setup(&self, _conc: usize) -> Result<()> {
+        setup_adapter(&self.store).await
+    }
+    fn op(self: Arc<Self>, work: Work, body: Bytes) -> Option<Op> {
+        adapter_op(&self.store, work, body)
+    }
+}
+
 /// Raw comparators: the same cycle on a raw queue (`send` then `take`
 /// closures over the backend's raw driver; `take` receives and acks up to
 /// `k` and returns how many). FIFO runs the raw standard queue (no raw

@@ -2,6 +2,7 @@
 //! "via spawn_blocking" comparator the blocking ones share.
 
 pub mod duckdb;
+pub mod floor;
 pub mod memory;
 pub mod object;
 pub mod redis;
