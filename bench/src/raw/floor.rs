@@ -15,7 +15,6 @@
 //! raw queue is what the object-safe API costs before any SQS semantics.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -24,6 +23,8 @@ use storage_core::{
     Capabilities, Context, Error, MessageId, QueueConfig, QueueCounts, QueueState, QueueStore,
     Receipt, ReceiveOptions, ReceivedMessage, Result, SendMessage, Timestamp,
 };
+
+use super::memory::now_ms;
 
 const BACKEND: &str = "floor";
 const VISIBILITY_MS: u64 = 30_000;
@@ -65,12 +66,6 @@ impl FloorQueue {
             Err(Error::not_found(Context::new(op, BACKEND), queue))
         }
     }
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 #[async_trait]

@@ -160,7 +160,8 @@ struct QueueInner {
     next: u64,
 }
 
-fn now_ms() -> u64 {
+/// Wall-clock milliseconds, as the raw queue stamps messages.
+pub(super) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
