@@ -175,8 +175,8 @@ impl EntryToken {
             tag,
         };
         // Canonical form only ("007", "+7" and the like are refused above):
-        // the string is exactly this token's encoding.
-        debug_assert_eq!(token.to_text(), s);
+        // the string is exactly this token's encoding (pinned by the
+        // `parse_accepts_exactly_encodings` test).
         Some(token)
     }
 
@@ -366,6 +366,46 @@ mod tests {
             let moved = Version::new(format!("{tag}{other}"));
             assert_eq!(one.vouched(&p, &moved), None, "{moved}");
         }
+    }
+
+    /// Whatever parses is exactly the encoding of what it parses to:
+    /// checked over every combination of token parts, canonical and not
+    /// (tag, expiry, ETag length, ETag, tail).
+    #[test]
+    fn parse_accepts_exactly_encodings() {
+        let tags = ["", "~AAAAAAAA", "~Aa_-0009", "~AAA", "~", "~AAAAAAAA~"];
+        let expiries = [
+            "-",
+            "0",
+            "00",
+            "7",
+            "+7",
+            "07",
+            "12",
+            "18446744073709551616",
+            "",
+            "--",
+        ];
+        let lens = ["0", "1", "2", "3", "01", "+1", "", "18446744073709551616"];
+        let etags = ["", "x", "ab", "a:b", "\u{e9}", "x;v=1"];
+        let tails = ["", ";v=", ";v=1", ";v", ";w=1", ":", "x"];
+        let mut parsed = 0;
+        for tag in tags {
+            for expiry in expiries {
+                for len in lens {
+                    for etag in etags {
+                        for tail in tails {
+                            let text = format!("{tag}{expiry}:{len}:{etag}{tail}");
+                            if let Some(tok) = EntryToken::parse(&Version::new(&text)) {
+                                parsed += 1;
+                                assert_eq!(tok.to_text(), text, "{text:?}");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert!(parsed > 100, "only {parsed} combinations parsed");
     }
 
     #[test]

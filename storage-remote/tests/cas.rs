@@ -309,6 +309,24 @@ fn tag_of(v: &Version) -> &str {
     &t[..9]
 }
 
+/// `Update` of `key` to `value` under token `v`.
+async fn update(
+    store: &RemoteStore,
+    key: &[u8],
+    value: &'static [u8],
+    v: Version,
+) -> storage_core::Result<Version> {
+    store
+        .put_if(
+            NS,
+            key,
+            Bytes::from_static(value),
+            PutMode::Update(v),
+            PutOptions::default(),
+        )
+        .await
+}
+
 /// Tags vouch for one path and one state: moved onto a tombstone's ETag
 /// or onto another key they do not check out, and the read path refuses
 /// the token. Another handle over the same `InMemory` (untagged) and
@@ -346,15 +364,7 @@ async fn in_memory_tags_vouch_for_one_path_and_state() {
     let tomb = tomb.expect("ETag");
     let moved = Version::new(format!("{}{}", tag_of(&a), token(None, &tomb)));
     for key in [&b"a"[..], b"b"] {
-        let r = store
-            .put_if(
-                NS,
-                key,
-                Bytes::from_static(b"zombie"),
-                PutMode::Update(moved.clone()),
-                PutOptions::default(),
-            )
-            .await;
+        let r = update(&store, key, b"zombie", moved.clone()).await;
         assert!(matches!(r, Err(Error::Conflict { .. })), "{r:?}");
         let r = store.delete_if(NS, key, &moved).await;
         assert!(matches!(r, Err(Error::Conflict { .. })), "{r:?}");
@@ -365,15 +375,7 @@ async fn in_memory_tags_vouch_for_one_path_and_state() {
         "b stays deleted"
     );
     // a's token, as is, on another key: refused, b untouched.
-    let r = store
-        .put_if(
-            NS,
-            b"b",
-            Bytes::from_static(b"x"),
-            PutMode::Update(a.clone()),
-            PutOptions::default(),
-        )
-        .await;
+    let r = update(&store, b"b", b"x", a.clone()).await;
     assert!(
         matches!(r, Err(Error::Conflict { current: None, .. })),
         "{r:?}"
@@ -383,14 +385,7 @@ async fn in_memory_tags_vouch_for_one_path_and_state() {
     let untagged = a.as_str()[9..].to_owned();
     let forged = Version::new(format!("~AAAAAAAA{untagged}"));
     assert_ne!(forged, a);
-    let a2 = store
-        .put_if(
-            NS,
-            b"a",
-            Bytes::from_static(b"2"),
-            PutMode::Update(forged),
-            PutOptions::default(),
-        )
+    let a2 = update(&store, b"a", b"2", forged)
         .await
         .expect("a wrong tag on the live state goes through the read");
     // Another handle over the same objects: untagged tokens, and each
@@ -400,25 +395,11 @@ async fn in_memory_tags_vouch_for_one_path_and_state() {
         storage_remote::RemoteConfig::new(""),
     )
     .expect("other handle");
-    let a3 = other
-        .put_if(
-            NS,
-            b"a",
-            Bytes::from_static(b"3"),
-            PutMode::Update(a2),
-            PutOptions::default(),
-        )
+    let a3 = update(&other, b"a", b"3", a2)
         .await
         .expect("the other handle takes a tagged token");
     assert!(!a3.as_str().starts_with('~'), "{a3} is untagged");
-    let a4 = store
-        .put_if(
-            NS,
-            b"a",
-            Bytes::from_static(b"4"),
-            PutMode::Update(a3.clone()),
-            PutOptions::default(),
-        )
+    let a4 = update(&store, b"a", b"4", a3.clone())
         .await
         .expect("this handle takes the other's token");
     let r = other.delete_if(NS, b"a", &a3).await;
