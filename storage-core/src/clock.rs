@@ -49,7 +49,11 @@ impl Timestamp {
 /// A duration in whole milliseconds, saturating (durations beyond 584
 /// million years are clamped).
 pub fn duration_millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+    // In u64 arithmetic: `as_millis` goes through u128, and this runs on
+    // every clock read and deadline.
+    d.as_secs()
+        .saturating_mul(1000)
+        .saturating_add(u64::from(d.subsec_millis()))
 }
 
 impl Add<Duration> for Timestamp {
@@ -194,5 +198,29 @@ impl Clock for ManualClock {
                 futures::future::pending::<()>().await;
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Whole milliseconds, truncated, saturating at `u64::MAX` exactly
+    /// where the u128 computation stops fitting.
+    #[test]
+    fn duration_millis_truncates_and_saturates() {
+        let wide = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        for d in [
+            Duration::ZERO,
+            Duration::from_nanos(999_999),
+            Duration::from_micros(1_500),
+            Duration::new(1_765_000_000, 999_999_999),
+            Duration::new(u64::MAX / 1000, 615_999_999),
+            Duration::new(u64::MAX / 1000, 616_000_000),
+            Duration::new(u64::MAX / 1000 + 1, 0),
+            Duration::MAX,
+        ] {
+            assert_eq!(duration_millis(d), wide(d), "{d:?}");
+        }
     }
 }

@@ -2,12 +2,16 @@
 //!
 //! # Layout
 //!
-//! The store holds `RwLock<BTreeMap<name, Arc<Queue>>>`; every operation
-//! clones the queue's `Arc` under the read lock and releases it, then
+//! The store holds `RwLock<BTreeMap<name, Arc<Queue>>>`. Send, receive,
+//! ack and change_visibility hold the map's read lock for the call (no
+//! reference count to move on the hot path); a long poll and the rarer
+//! operations clone the queue's `Arc` under it and release it. Each then
 //! works under the queue's own `parking_lot::Mutex`. No lock is held
-//! across an `.await`, and no code path takes the map lock (of either
-//! kind) while waiting for a queue lock, so looking up the dead-letter
-//! queue from under a queue lock cannot deadlock. A dead-letter move takes
+//! across an `.await`, and no code path takes the map's write lock while
+//! holding a queue lock. The dead-letter lookup, made under a queue lock
+//! (and maybe under the map's read lock already), takes the read lock
+//! recursively, which a waiting writer cannot block, so it cannot
+//! deadlock against a create or delete. A dead-letter move takes
 //! the messages out under the source queue's lock, releases it, then files
 //! them under the dead-letter queue's lock. A queue naming itself as its dead-letter
 //! queue is treated as having none. If the dead-letter queue is deleted in between,
@@ -35,6 +39,7 @@
 mod fifo;
 mod hash;
 mod ids;
+mod lanes;
 mod poll;
 mod state;
 
@@ -97,6 +102,12 @@ impl Queue {
     }
 }
 
+/// A receive: done at once, or a long poll to run on this queue.
+enum Attempt {
+    Done(Vec<ReceivedMessage>),
+    Poll(Arc<Queue>),
+}
+
 fn span(op: &'static str, queue: &str) -> tracing::Span {
     tracing::debug_span!("queue", backend = BACKEND, op = op, queue = queue)
 }
@@ -129,6 +140,31 @@ fn check_name(op: &'static str, queue: &str) -> Result<()> {
 impl MemoryStore {
     fn queue_handle(&self, name: &str) -> Option<Arc<Queue>> {
         self.inner.queues.map.read().get(name).cloned()
+    }
+
+    /// The dead-letter queue `name`, looked up from under a queue lock
+    /// (see the module docs on why the read is recursive).
+    fn dead_letter_handle(&self, name: &str) -> Option<Arc<Queue>> {
+        self.inner.queues.map.read_recursive().get(name).cloned()
+    }
+
+    /// Runs `f` on the named queue under the map's read lock; errors as
+    /// [`MemoryStore::existing_queue`].
+    fn with_queue<T>(
+        &self,
+        op: &'static str,
+        name: &str,
+        f: impl FnOnce(&Queue) -> Result<T>,
+    ) -> Result<T> {
+        let map = self.inner.queues.map.read();
+        match map.get(name) {
+            Some(q) => f(q),
+            None => {
+                drop(map);
+                check_name(op, name)?;
+                Err(not_found(op, name))
+            }
+        }
     }
 
     /// The named queue: `InvalidInput` for a name no queue can have,
@@ -202,11 +238,10 @@ impl MemoryStore {
     fn q_send(&self, queue: &str, messages: Vec<SendMessage>) -> Result<Vec<MessageId>> {
         let at = at("send_batch", queue);
         validate::batch_size(at, messages.len())?;
-        let q = self.existing_queue("send_batch", queue)?;
-        // Ids are drawn outside the lock (a random source may be a
-        // syscall). The vector is also the result: a duplicate's slot is
-        // overwritten with the original id.
-        let mut ids: Vec<MessageId> = messages.iter().map(|_| MessageId::random()).collect();
+        self.with_queue("send_batch", queue, |q| self.send_to(at, q, messages))
+    }
+
+    fn send_to(&self, at: At<'_>, q: &Queue, messages: Vec<SendMessage>) -> Result<Vec<MessageId>> {
         let mut core = q.core.lock();
         let dedup = loop {
             if !core.config.content_based_dedup {
@@ -227,7 +262,7 @@ impl MemoryStore {
         };
         let now = self.inner.clock.now();
         core.expire(now);
-        core.send(messages, dedup, &mut ids, now);
+        let ids = core.send(messages, dedup, now);
         drop(core);
         q.wake();
         Ok(ids)
@@ -255,7 +290,7 @@ impl MemoryStore {
                 if dlq == queue {
                     None
                 } else {
-                    self.queue_handle(dlq)
+                    self.dead_letter_handle(dlq)
                 }
             });
             (pick, now)
@@ -311,34 +346,36 @@ impl MemoryStore {
     }
 
     fn q_ack(&self, queue: &str, receipt: &Receipt) -> Result<()> {
-        let q = self.existing_queue("ack", queue)?;
-        let fifo = {
-            let mut core = q.core.lock();
-            let now = self.inner.clock.now();
-            core.expire(now);
-            core.ack(receipt, now)
-                .map_err(|_| stale("ack", queue, receipt))?;
-            core.config.fifo
-        };
-        // Acking a FIFO message may unblock its group.
-        if fifo {
-            q.wake();
-        }
-        Ok(())
+        self.with_queue("ack", queue, |q| {
+            let fifo = {
+                let mut core = q.core.lock();
+                let now = self.inner.clock.now();
+                core.expire(now);
+                core.ack(receipt, now)
+                    .map_err(|_| stale("ack", queue, receipt))?;
+                core.config.fifo
+            };
+            // Acking a FIFO message may unblock its group.
+            if fifo {
+                q.wake();
+            }
+            Ok(())
+        })
     }
 
     fn q_change_visibility(&self, queue: &str, receipt: &Receipt, timeout: Duration) -> Result<()> {
         validate::visibility_timeout(at("change_visibility", queue), timeout)?;
-        let q = self.existing_queue("change_visibility", queue)?;
-        {
-            let mut core = q.core.lock();
-            let now = self.inner.clock.now();
-            core.expire(now);
-            core.change_visibility(receipt, timeout, now)
-                .map_err(|_| stale("change_visibility", queue, receipt))?;
-        }
-        q.wake();
-        Ok(())
+        self.with_queue("change_visibility", queue, |q| {
+            {
+                let mut core = q.core.lock();
+                let now = self.inner.clock.now();
+                core.expire(now);
+                core.change_visibility(receipt, timeout, now)
+                    .map_err(|_| stale("change_visibility", queue, receipt))?;
+            }
+            q.wake();
+            Ok(())
+        })
     }
 
     fn q_import(&self, queue: &str, state: storage_core::QueueState) -> Result<()> {
@@ -399,18 +436,25 @@ impl QueueStore for MemoryStore {
 
     async fn receive(&self, queue: &str, options: ReceiveOptions) -> Result<Vec<ReceivedMessage>> {
         let span = span("receive", queue);
-        let q = span.in_scope(|| {
+        let wait = span.in_scope(|| {
             let ctx = at("receive", queue);
             validate::batch_size(ctx, options.max_messages)?;
             if let Some(v) = options.visibility_timeout {
                 validate::visibility_timeout(ctx, v)?;
             }
             validate::wait(ctx, options.wait)?;
-            self.existing_queue("receive", queue)
+            if options.wait.is_zero() {
+                self.with_queue("receive", queue, |q| {
+                    Ok(Attempt::Done(self.receive_once(queue, q, &options).0))
+                })
+            } else {
+                self.existing_queue("receive", queue).map(Attempt::Poll)
+            }
         })?;
-        if options.wait.is_zero() {
-            return Ok(span.in_scope(|| self.receive_once(queue, &q, &options).0));
-        }
+        let q = match wait {
+            Attempt::Done(got) => return Ok(got),
+            Attempt::Poll(q) => q,
+        };
         // Boxed on its own so the future of a plain receive (which
         // `async_trait` boxes on every call) does not carry the long
         // poll's much larger state.

@@ -11,7 +11,7 @@
 //! - retention: O(log n) per expired message, via `(sent_at, seq)`;
 //! - counts: O(n); export: O(n log n); purge: O(n) to drop.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,7 +24,8 @@ use storage_core::{
 
 use super::fifo::{group_key, FifoIndex};
 use super::hash::FastMap;
-use super::ids::IdIndex;
+use super::ids::Ids;
+use super::lanes::Lanes;
 
 /// A stored message.
 #[derive(Debug)]
@@ -39,6 +40,9 @@ pub(crate) struct Msg {
     pub(super) visible_at: Timestamp,
     pub(super) receive_count: u32,
     pub(super) first_received_at: Option<Timestamp>,
+    /// Whether the queue's id index holds this message's id (it does not
+    /// for an id the queue issued for this sequence, see [`Ids`]).
+    pub(super) indexed: bool,
 }
 
 impl Msg {
@@ -54,6 +58,7 @@ impl Msg {
             visible_at: s.visible_at,
             receive_count: s.receive_count,
             first_received_at: s.first_received_at,
+            indexed: false,
         }
     }
 
@@ -94,11 +99,46 @@ impl Msg {
     }
 }
 
+/// A standard queue's delivery entry: `(visible_at, seq, receive_count)`
+/// of the message when it was filed; it is stale once the message's
+/// visible-at or receive count moved on (or the message left).
+type ReadyEntry = (Timestamp, u64, u32);
+
+/// A retention entry: `(sent_at, seq)`; stale once the message left.
+type SentEntry = (Timestamp, u64);
+
+/// Later than any expiry.
+const NEVER: Timestamp = Timestamp::from_millis(u64::MAX);
+
+fn ready_live(messages: &FastMap<u64, Msg>) -> impl Fn(&ReadyEntry) -> bool + '_ {
+    |&(visible_at, seq, count)| {
+        messages
+            .get(&seq)
+            .is_some_and(|m| m.visible_at == visible_at && m.receive_count == count)
+    }
+}
+
+fn sent_live(messages: &FastMap<u64, Msg>) -> impl Fn(&SentEntry) -> bool + '_ {
+    |(_, seq)| messages.contains_key(seq)
+}
+
+/// Files a standard queue message's current delivery entry.
+fn file_ready(ready: &mut Lanes<ReadyEntry>, messages: &FastMap<u64, Msg>, seq: u64) {
+    if let Some(m) = messages.get(&seq) {
+        ready.push(
+            (m.visible_at, seq, m.receive_count),
+            messages.len(),
+            ready_live(messages),
+        );
+    }
+}
+
 /// The delivery order index.
 #[derive(Debug)]
 enum Order {
-    /// Standard queue: every message by `(visible_at, seq)`.
-    Standard(BTreeSet<(Timestamp, u64)>),
+    /// Standard queue: every message by `(visible_at, seq)` (entries of
+    /// earlier states are left behind and skipped, see [`Lanes`]).
+    Standard(Lanes<ReadyEntry>),
     /// FIFO queue: groups.
     Fifo(FifoIndex),
 }
@@ -185,9 +225,13 @@ pub(crate) struct QueueCore {
     pub(super) config: Arc<QueueConfig>,
     next_seq: u64,
     messages: FastMap<u64, Msg>,
-    by_id: IdIndex,
-    /// Retention index: `(sent_at, seq)`.
-    by_sent: BTreeSet<(Timestamp, u64)>,
+    ids: Ids,
+    /// Retention index: `(sent_at, seq)`, stale entries skipped.
+    by_sent: Lanes<SentEntry>,
+    /// No message expires before this (a lower bound: the expiry of the
+    /// earliest entry in `by_sent`, stale or not), so the check every
+    /// operation starts with is one comparison.
+    next_expiry: Timestamp,
     order: Order,
     dedup: Dedup,
 }
@@ -198,14 +242,15 @@ impl QueueCore {
         let order = if config.fifo {
             Order::Fifo(FifoIndex::default())
         } else {
-            Order::Standard(BTreeSet::new())
+            Order::Standard(Lanes::default())
         };
         QueueCore {
             config: Arc::new(config),
             next_seq: 1,
             messages: FastMap::default(),
-            by_id: IdIndex::default(),
-            by_sent: BTreeSet::new(),
+            ids: Ids::new(),
+            by_sent: Lanes::default(),
+            next_expiry: NEVER,
             order,
             dedup: Dedup::default(),
         }
@@ -256,20 +301,30 @@ impl QueueCore {
         }
     }
 
-    /// Files a message in every index. A message with the same id already
-    /// here is replaced (ids are UUIDs; this only guards the invariants).
-    fn insert(&mut self, msg: Msg, now: Timestamp) {
-        if let Some(old) = self.by_id.find(&msg.id, &self.messages).map(|m| m.seq) {
+    /// Files a message that arrived with its id (import, dead-letter
+    /// move). A message with the same id already here is replaced.
+    fn insert(&mut self, mut msg: Msg, now: Timestamp) {
+        if let Some(old) = self.ids.find(&msg.id, &self.messages).map(|m| m.seq) {
             self.remove(old, now);
         }
-        let (seq, visible_at, receive_count) = (msg.seq, msg.visible_at, msg.receive_count);
-        self.by_id.insert(&msg.id, seq);
-        self.by_sent.insert((msg.sent_at, seq));
+        msg.indexed = self.ids.file(&msg.id, msg.seq);
+        self.file(msg, now);
+    }
+
+    /// Files a message in the message map and the time indexes (its id
+    /// is filed already, or was issued for it).
+    fn file(&mut self, msg: Msg, now: Timestamp) {
+        let (seq, sent_at, visible_at, receive_count) =
+            (msg.seq, msg.sent_at, msg.visible_at, msg.receive_count);
         self.messages.insert(seq, msg);
+        let live = self.messages.len();
+        self.by_sent
+            .push((sent_at, seq), live, sent_live(&self.messages));
+        self.next_expiry = self
+            .next_expiry
+            .min(sent_at.saturating_add(self.config.retention));
         match &mut self.order {
-            Order::Standard(ready) => {
-                ready.insert((visible_at, seq));
-            }
+            Order::Standard(ready) => file_ready(ready, &self.messages, seq),
             Order::Fifo(fifo) => {
                 if let Some(m) = self.messages.get(&seq) {
                     fifo.add(
@@ -285,15 +340,15 @@ impl QueueCore {
         }
     }
 
-    /// Takes a message out of every index.
+    /// Takes a message out of every index (its retention and standard
+    /// delivery entries go stale).
     fn remove(&mut self, seq: u64, now: Timestamp) -> Option<Msg> {
         let m = self.messages.remove(&seq)?;
-        self.by_id.remove(&m.id, seq);
-        self.by_sent.remove(&(m.sent_at, seq));
+        if m.indexed {
+            self.ids.forget(&m.id, seq);
+        }
         match &mut self.order {
-            Order::Standard(ready) => {
-                ready.remove(&(m.visible_at, seq));
-            }
+            Order::Standard(_) => {}
             Order::Fifo(fifo) => fifo.remove(
                 seq,
                 group_key(&m),
@@ -308,66 +363,82 @@ impl QueueCore {
 
     /// Drops every message past retention.
     pub(super) fn expire(&mut self, now: Timestamp) {
-        let retention = self.config.retention;
-        while let Some(&(sent_at, seq)) = self.by_sent.first() {
-            if sent_at.saturating_add(retention) > now {
-                break;
-            }
-            if self.remove(seq, now).is_none() {
-                // Index out of step with the map; drop the stray entry.
-                self.by_sent.remove(&(sent_at, seq));
-            }
+        if now < self.next_expiry {
+            return;
         }
+        let retention = self.config.retention;
+        while let Some((_, seq)) = self.by_sent.pop_first_if(sent_live(&self.messages), |e| {
+            e.0.saturating_add(retention) <= now
+        }) {
+            self.remove(seq, now);
+        }
+        self.next_expiry = self
+            .by_sent
+            .first(sent_live(&self.messages))
+            .map_or(NEVER, |(sent_at, _)| sent_at.saturating_add(retention));
     }
 
     /// Enqueues validated messages (see [`validate_batch`] for `dedup`)
-    /// under the pre-generated `ids`; a duplicate's id is replaced with
-    /// the original's, so `ids` ends up as the ids to report, in order.
+    /// and returns the ids to report, in order: a duplicate reports the
+    /// original's id.
     pub(super) fn send(
         &mut self,
         batch: Vec<SendMessage>,
         mut dedup: Vec<Option<String>>,
-        ids: &mut [MessageId],
         now: Timestamp,
-    ) {
+    ) -> Vec<MessageId> {
         if self.config.fifo {
             self.dedup.purge(now);
         }
-        for (i, (msg, id)) in batch.into_iter().zip(ids.iter_mut()).enumerate() {
-            match dedup.get_mut(i).and_then(Option::take) {
-                Some(d) => {
-                    if let Some(original) = self.dedup.lookup(&d, now) {
-                        *id = original.clone();
-                        continue;
+        let mut ids = Vec::with_capacity(batch.len());
+        for (i, msg) in batch.into_iter().enumerate() {
+            let id = match dedup.get_mut(i).and_then(Option::take) {
+                Some(d) => match self.dedup.lookup(&d, now) {
+                    Some(original) => original.clone(),
+                    None => {
+                        let id = self.enqueue(msg, Some(d.clone()), now);
+                        self.dedup
+                            .insert(d, id.clone(), now.saturating_add(DEDUP_WINDOW));
+                        id
                     }
-                    self.dedup
-                        .insert(d.clone(), id.clone(), now.saturating_add(DEDUP_WINDOW));
-                    self.enqueue(msg, Some(d), id.clone(), now);
-                }
-                None => self.enqueue(msg, None, id.clone(), now),
-            }
+                },
+                None => self.enqueue(msg, None, now),
+            };
+            ids.push(id);
         }
+        ids
     }
 
-    fn enqueue(&mut self, msg: SendMessage, dedup: Option<String>, id: MessageId, now: Timestamp) {
+    /// Files a new message under the next sequence and returns its id.
+    fn enqueue(&mut self, msg: SendMessage, dedup: Option<String>, now: Timestamp) -> MessageId {
         let delay = msg.delay.unwrap_or(self.config.delay);
         let seq = self.next_seq;
         self.next_seq = self.next_seq.saturating_add(1);
-        self.insert(
-            Msg {
-                id,
-                seq,
-                body: msg.body,
-                attributes: msg.attributes,
-                group_id: msg.group_id,
-                dedup_id: dedup,
-                sent_at: now,
-                visible_at: now.saturating_add(delay),
-                receive_count: 0,
-                first_received_at: None,
-            },
-            now,
-        );
+        // An issued id is new to this queue; a random one (sequence past
+        // 62 bits) replaces any message that happens to carry it.
+        let (id, issued) = match self.ids.issue(seq) {
+            Some(id) => (id, true),
+            None => (MessageId::random(), false),
+        };
+        let msg = Msg {
+            id: id.clone(),
+            seq,
+            body: msg.body,
+            attributes: msg.attributes,
+            group_id: msg.group_id,
+            dedup_id: dedup,
+            sent_at: now,
+            visible_at: now.saturating_add(delay),
+            receive_count: 0,
+            first_received_at: None,
+            indexed: false,
+        };
+        if issued {
+            self.file(msg, now);
+        } else {
+            self.insert(msg, now);
+        }
+        id
     }
 
     /// Files a message moved here from another queue's redrive: new
@@ -394,8 +465,7 @@ impl QueueCore {
         let QueueCore {
             config,
             messages,
-            by_id,
-            by_sent,
+            ids,
             order,
             ..
         } = self;
@@ -419,33 +489,41 @@ impl QueueCore {
                 // end (which only allocates in that case).
                 let mut hidden = Vec::new();
                 while delivered.len() < max {
-                    let Some(&(visible_at, seq)) = ready.first() else {
+                    let Some((_, seq, _)) =
+                        ready.pop_first_if(ready_live(messages), |e| e.0 <= now)
+                    else {
                         break;
                     };
-                    if visible_at > now {
-                        break;
-                    }
-                    ready.pop_first();
                     let Some(msg) = messages.get_mut(&seq) else {
                         continue;
                     };
                     if must_move(msg.receive_count) {
-                        by_sent.remove(&(msg.sent_at, seq));
                         if let Some(m) = messages.remove(&seq) {
-                            by_id.remove(&m.id, seq);
+                            if m.indexed {
+                                ids.forget(&m.id, seq);
+                            }
                             moved.push(m);
                         }
                         continue;
                     }
                     delivered.push(msg.deliver(now, visibility));
                     if msg.visible_at > now {
-                        ready.insert((msg.visible_at, seq));
+                        file_ready(ready, messages, seq);
                     } else {
-                        hidden.push((msg.visible_at, seq));
+                        hidden.push(seq);
                     }
                 }
-                ready.extend(hidden);
-                ready.first().map(|(t, _)| *t).filter(|t| *t > now)
+                for seq in hidden {
+                    file_ready(ready, messages, seq);
+                }
+                if delivered.is_empty() {
+                    ready
+                        .first(ready_live(messages))
+                        .map(|(t, _, _)| t)
+                        .filter(|t| *t > now)
+                } else {
+                    None
+                }
             }
             Order::Fifo(fifo) => {
                 fifo.promote(messages, now);
@@ -457,9 +535,10 @@ impl QueueCore {
                     if let Some(msg) = messages.get_mut(&seq) {
                         if must_move(msg.receive_count) {
                             fifo.detach(seq, &name, msg.visible_at, msg.receive_count);
-                            by_sent.remove(&(msg.sent_at, seq));
                             if let Some(m) = messages.remove(&seq) {
-                                by_id.remove(&m.id, seq);
+                                if m.indexed {
+                                    ids.forget(&m.id, seq);
+                                }
                                 moved.push(m);
                             }
                         } else {
@@ -496,7 +575,7 @@ impl QueueCore {
     /// The message of this delivery, if the receipt is its latest one.
     fn current(&self, receipt: &Receipt) -> Result<u64, Stale> {
         let m = self
-            .by_id
+            .ids
             .find(&receipt.message_id, &self.messages)
             .ok_or(Stale)?;
         if m.receive_count > 0 && m.receive_count == receipt.receive_count {
@@ -529,10 +608,7 @@ impl QueueCore {
         m.visible_at = new;
         let count = m.receive_count;
         match &mut self.order {
-            Order::Standard(ready) => {
-                ready.remove(&(old, seq));
-                ready.insert((new, seq));
-            }
+            Order::Standard(ready) => file_ready(ready, &self.messages, seq),
             Order::Fifo(fifo) => {
                 if let Some(m) = self.messages.get(&seq) {
                     let group = group_key(m);
@@ -547,12 +623,13 @@ impl QueueCore {
     /// Drops every message; dedup memory and sequence numbers stay.
     pub(super) fn purge(&mut self) {
         self.messages.clear();
-        self.by_id.clear();
+        self.ids.clear();
         self.by_sent.clear();
+        self.next_expiry = NEVER;
         self.order = if self.config.fifo {
             Order::Fifo(FifoIndex::default())
         } else {
-            Order::Standard(BTreeSet::new())
+            Order::Standard(Lanes::default())
         };
     }
 
