@@ -268,14 +268,58 @@ impl MessageId {
 
     /// A fresh random id (UUID v4, hyphenated lower case).
     pub fn random() -> Self {
-        let mut buf = uuid::Uuid::encode_buffer();
-        MessageId((&*uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buf)).into())
+        MessageId::from_uuid_bits(uuid::Uuid::new_v4().as_u128())
+    }
+
+    /// The id whose text is the hyphenated lower-case UUID form of `bits`
+    /// (for backends that derive ids, e.g. from a sequence number).
+    ///
+    /// ```
+    /// use storage_core::MessageId;
+    /// let id = MessageId::from_uuid_bits(0x0123_4567_89ab_4def_8123_4567_89ab_cdef);
+    /// assert_eq!(id.as_str(), "01234567-89ab-4def-8123-456789abcdef");
+    /// ```
+    pub fn from_uuid_bits(bits: u128) -> Self {
+        let (high, low) = (hex16((bits >> 64) as u64), hex16(bits as u64));
+        let mut text = [b'-'; 36];
+        text[..8].copy_from_slice(&high[..8]);
+        text[9..13].copy_from_slice(&high[8..12]);
+        text[14..18].copy_from_slice(&high[12..]);
+        text[19..23].copy_from_slice(&low[..4]);
+        text[24..].copy_from_slice(&low[4..]);
+        match std::str::from_utf8(&text) {
+            Ok(text) => MessageId(text.into()),
+            // Never: the text is ASCII.
+            Err(_) => MessageId(String::from_utf8_lossy(&text).into()),
+        }
     }
 
     /// The id's text.
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// The 16 lower-case hex digits of `x`, most significant first, eight
+/// at a time (ids are formatted on every send).
+fn hex16(x: u64) -> [u8; 16] {
+    // Nibble i of `x` into byte i.
+    fn spread(x: u32) -> u64 {
+        let v = u64::from(x);
+        let v = (v | v << 16) & 0x0000_FFFF_0000_FFFF;
+        let v = (v | v << 8) & 0x00FF_00FF_00FF_00FF;
+        (v | v << 4) & 0x0F0F_0F0F_0F0F_0F0F
+    }
+    // Each byte 0..=15 to '0'..='9' / 'a'..='f' (bytes of 10 and more
+    // carry into bit 4 when 6 is added).
+    fn ascii(v: u64) -> [u8; 8] {
+        let letters = ((v + 0x0606_0606_0606_0606) >> 4) & 0x0101_0101_0101_0101;
+        (v + 0x3030_3030_3030_3030 + letters * u64::from(b'a' - b'0' - 10)).to_be_bytes()
+    }
+    let mut out = [0u8; 16];
+    out[..8].copy_from_slice(&ascii(spread((x >> 32) as u32)));
+    out[8..].copy_from_slice(&ascii(spread(x as u32)));
+    out
 }
 
 impl fmt::Display for MessageId {
@@ -597,4 +641,26 @@ pub trait QueueStore: Send + Sync + 'static {
     /// Installs `state` as the queue's full state, creating the queue or
     /// replacing its config, messages and dedup memory.
     async fn import_queue(&self, queue: &str, state: QueueState) -> Result<()>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The id text is exactly the uuid crate's hyphenated lower-case form,
+    /// over edge values and a spread of random ones.
+    #[test]
+    fn uuid_text_matches_the_uuid_crate() {
+        let edges = [0, u128::MAX, 0x0123_4567_89ab_cdef_fedc_ba98_7654_3210];
+        let random = (0..2000).map(|_| uuid::Uuid::new_v4().as_u128());
+        let nibbles = (0..32).flat_map(|i| (0..16u128).map(move |d| d << (4 * i)));
+        for bits in edges.into_iter().chain(random).chain(nibbles) {
+            let mut buf = uuid::Uuid::encode_buffer();
+            let want = uuid::Uuid::from_u128(bits)
+                .hyphenated()
+                .encode_lower(&mut buf)
+                .to_owned();
+            assert_eq!(MessageId::from_uuid_bits(bits).as_str(), want, "{bits:x}");
+        }
+    }
 }

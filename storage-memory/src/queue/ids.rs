@@ -29,19 +29,6 @@ const MUL: u64 = 0x9E37_79B9_7F4A_7C15;
 const MUL_INV: u64 = inverse(MUL);
 /// The 62 bits of an id that carry the sequence.
 const SEQ_BITS: u64 = (1 << 62) - 1;
-/// Where each of an id's 16 bytes goes as two hex digits.
-const PAIRS: [usize; 16] = [0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34];
-/// Byte → two lower-case hex digits.
-const TO_HEX: [[u8; 2]; 256] = {
-    let digits = b"0123456789abcdef";
-    let mut t = [[0u8; 2]; 256];
-    let mut i = 0;
-    while i < 256 {
-        t[i] = [digits[i >> 4], digits[i & 15]];
-        i += 1;
-    }
-    t
-};
 /// Eight lower-case hex digits (big-endian in `v`) → their 32-bit value,
 /// eight at a time. Other bytes give some value: callers confirm.
 fn hex8(v: u64) -> u64 {
@@ -99,12 +86,9 @@ impl Ids {
             return None;
         }
         let low = (1 << 63) | ((seq.wrapping_mul(MUL) & SEQ_BITS) ^ self.low);
-        let bytes = (u128::from(self.high) << 64 | u128::from(low)).to_be_bytes();
-        let mut text = [b'-'; 36];
-        for (&at, &b) in PAIRS.iter().zip(&bytes) {
-            text[at..at + 2].copy_from_slice(&TO_HEX[usize::from(b)]);
-        }
-        std::str::from_utf8(&text).ok().map(MessageId::new)
+        Some(MessageId::from_uuid_bits(
+            u128::from(self.high) << 64 | u128::from(low),
+        ))
     }
 
     /// The sequence an issued id names. Unconfirmed: any 36-byte text

@@ -489,12 +489,17 @@ impl QueueCore {
                 // end (which only allocates in that case).
                 let mut hidden = Vec::new();
                 while delivered.len() < max {
-                    let Some((_, seq, _)) =
-                        ready.pop_first_if(ready_live(messages), |e| e.0 <= now)
+                    // Liveness is checked here, in the one lookup the
+                    // delivery needs anyway.
+                    let Some((visible_at, seq, count)) =
+                        ready.pop_first_if(|_| true, |e| e.0 <= now)
                     else {
                         break;
                     };
-                    let Some(msg) = messages.get_mut(&seq) else {
+                    let Some(msg) = messages
+                        .get_mut(&seq)
+                        .filter(|m| m.visible_at == visible_at && m.receive_count == count)
+                    else {
                         continue;
                     };
                     if must_move(msg.receive_count) {
