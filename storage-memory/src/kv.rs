@@ -27,7 +27,7 @@
 //!   `&[u8]` (no allocation on reads), values are `Bytes` (clones are
 //!   reference counts), the clock is read only when an expiry is involved,
 //!   and the input rules are pre-checked without building an error
-//!   [`Context`] (its scope is an owned `String`); the shared validators of
+//!   [`Context`](storage_core::Context) (its scope is an owned `String`); the shared validators of
 //!   [`storage_core::validate`] produce the error when a check fails.
 
 use std::collections::BTreeMap;

@@ -1,7 +1,7 @@
 //! A small multiplicative hasher for the queue's internal maps.
 //!
-//! Keys are sequence numbers the queue assigns itself and random message
-//! ids, so the DoS resistance of SipHash buys nothing here while its cost
+//! Keys are sequence numbers the queue assigns itself and message ids it
+//! did not issue (imported or dead-lettered), so the DoS resistance of SipHash buys nothing here while its cost
 //! shows on the send → receive → ack hot path.
 
 use std::collections::HashMap;

@@ -19,10 +19,12 @@
 //!
 //! # Costs
 //!
-//! See [`state`] (per queue) and [`fifo`] (FIFO groups). In short: send,
-//! ack and change_visibility are O(log n); receive is O((b + e) log n)
-//! for b picked and e expired messages, on standard and FIFO queues alike
-//! (FIFO adds O(log G) per group that became deliverable); counts is O(n).
+//! See [`state`] (per queue), [`lanes`] (the time indexes) and [`fifo`]
+//! (FIFO groups). In short: on a standard queue send, receive (per
+//! message), ack and change_visibility are O(1) amortised while keys
+//! arrive in a few increasing runs (one per delay and visibility in use)
+//! and O(log n) otherwise; FIFO queues add O(log m + log G) per message
+//! for their groups; counts is O(n).
 //!
 //! # Long polls
 //!

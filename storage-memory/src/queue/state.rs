@@ -1,14 +1,23 @@
 //! One queue's state, guarded by the queue's mutex: messages, the delivery
-//! index, the retention index and the dedup memory.
+//! index, the retention index, the id index and the dedup memory.
 //!
 //! Costs (n = messages in the queue, b = messages a receive returns or
-//! moves, e = messages past retention):
-//! - send: O(log n) per message (+ O(log m + log G) on FIFO queues);
-//! - receive: O((b + e) log n) — standard queues pop `(visible_at, seq)`
-//!   from an ordered set, FIFO queues merge ready groups by head sequence
-//!   (see [`super::fifo`]); neither looks at hidden messages;
-//! - ack / change_visibility: O(log n) (hash lookup of the id);
-//! - retention: O(log n) per expired message, via `(sent_at, seq)`;
+//! moves, e = messages past retention, s = entries left stale):
+//! - send: O(1) amortised per message on a standard queue (the time
+//!   indexes are [`Lanes`]: a push onto a sorted run; a key that fits no
+//!   run goes to an ordered set, O(log n)), + O(log m + log G) on FIFO
+//!   queues;
+//! - receive: O(b + s) on standard queues — the least `(visible_at, seq)`
+//!   is the least of at most four run fronts (and the set's first); FIFO
+//!   queues merge ready groups by head sequence (see [`super::fifo`]);
+//!   neither looks at hidden messages;
+//! - ack / change_visibility: O(1) for ids the queue issued (the id names
+//!   its sequence, see [`super::ids`]), a hash lookup for others;
+//! - retention: one comparison per operation against the earliest
+//!   expiry, then O(1) per expired message via `(sent_at, seq)`;
+//! - stale index entries (acked, re-hidden or moved messages) are
+//!   skipped when they come up and compacted away once they outnumber the
+//!   live ones (plus slack), O(1) amortised;
 //! - counts: O(n); export: O(n log n); purge: O(n) to drop.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
