@@ -46,11 +46,19 @@ pub fn namespace(ctx: impl Into<Context> + Copy, caps: &Capabilities, ns: &str) 
             ),
         ));
     }
-    if let Some(bad) = ns.chars().find(|c| !is_name_char(*c)) {
-        return Err(Error::invalid(
-            ctx,
-            format!("namespace contains {bad:?}; allowed are ASCII letters, digits and _ - . : /"),
-        ));
+    // Bytes first (every allowed character is ASCII); the character is
+    // decoded only to name it in the error.
+    let name_byte =
+        |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':' | b'/');
+    if !ns.bytes().all(name_byte) {
+        if let Some(bad) = ns.chars().find(|c| !is_name_char(*c)) {
+            return Err(Error::invalid(
+                ctx,
+                format!(
+                    "namespace contains {bad:?}; allowed are ASCII letters, digits and _ - . : /"
+                ),
+            ));
+        }
     }
     Ok(())
 }
@@ -256,12 +264,19 @@ impl Validator {
                 ),
             ));
         }
+        // A namespace repeated from the operation before is not checked
+        // again (transactions usually stay in one).
+        let mut checked: Option<&str> = None;
         for (i, o) in ops.iter().enumerate() {
-            match &o.action {
-                TxAction::Put { value, .. } => self.ns_key_value(OP, &o.namespace, &o.key, value),
-                TxAction::Delete | TxAction::Check => self.ns_key(OP, &o.namespace, &o.key),
+            let at = At::scoped(OP, self.backend, &o.namespace);
+            if checked != Some(o.namespace.as_str()) {
+                namespace(at, &self.caps, &o.namespace).map_err(at_op(i))?;
+                checked = Some(&o.namespace);
             }
-            .map_err(at_op(i))?;
+            key(at, &self.caps, &o.key).map_err(at_op(i))?;
+            if let TxAction::Put { value: v, .. } = &o.action {
+                value(at, &self.caps, v).map_err(at_op(i))?;
+            }
         }
         if self.caps.transaction_scope == TransactionScope::Namespace {
             if let Some((i, o)) = ops

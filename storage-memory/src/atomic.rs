@@ -55,25 +55,21 @@ impl MemoryStore {
             now.resolve(options.expiry),
         );
         let new_token = slot.token.clone();
-        let refused = {
+        let outcome = {
             let mut data = self.inner.kv.write();
-            let current = data.live_version(ns, key, &mut now);
-            let allowed = match mode {
+            let outcome = data.insert_if(ns, key, slot, &mut now, |current| match mode {
                 PutMode::Overwrite => true,
                 PutMode::Create => current.is_none(),
                 PutMode::Update(expected) => expected.matches_counter(current),
-            };
-            if allowed {
-                data.insert(ns, KeyArg::Borrowed(key), slot);
+            });
+            if outcome.is_ok() {
                 data.purge_expired(&mut now);
-                None
-            } else {
-                Some(current)
             }
+            outcome
         };
-        match refused {
-            None => Ok(new_token),
-            Some(current) => Err(conflict("put_if", ns, current, None)),
+        match outcome {
+            Ok(()) => Ok(new_token),
+            Err(current) => Err(conflict("put_if", ns, current, None)),
         }
     }
 

@@ -215,6 +215,39 @@ impl KvData {
         }
     }
 
+    /// Stores `slot` at `key` if `allowed` accepts the version of the live
+    /// slot there (`None`: none), finding the key once; otherwise changes
+    /// nothing and returns that version. `slot.version` must be fresh.
+    pub(crate) fn insert_if(
+        &mut self,
+        ns: &str,
+        key: &[u8],
+        slot: Slot,
+        now: &mut Now<'_>,
+        allowed: impl FnOnce(Option<u64>) -> bool,
+    ) -> Result<(), Option<u64>> {
+        let Some(existing) = self.namespaces.get_mut(ns).and_then(|m| m.get_mut(key)) else {
+            if !allowed(None) {
+                return Err(None);
+            }
+            self.insert(ns, KeyArg::Borrowed(key), slot);
+            return Ok(());
+        };
+        let current = existing.is_live(now).then_some(existing.version);
+        if !allowed(current) {
+            return Err(current);
+        }
+        let expiry = slot.expires_at.map(|t| (t, slot.version));
+        // Overwrite in place, as `insert` does.
+        let old = mem::replace(existing, slot);
+        if let Some(at) = expiry {
+            self.expiries
+                .insert(at, (ns.to_owned(), Bytes::copy_from_slice(key)));
+        }
+        self.unindex(&old);
+        Ok(())
+    }
+
     /// Removes the slot at `key` (live or expired) and returns it.
     pub(crate) fn remove(&mut self, ns: &str, key: &[u8]) -> Option<Slot> {
         let map = self.namespaces.get_mut(ns)?;
