@@ -28,9 +28,16 @@ export DUCKDB_LIB_DIR="$duck" LD_LIBRARY_PATH="$duck${LD_LIBRARY_PATH:+:$LD_LIBR
 for bin in redis-server redis-benchmark; do
   command -v "$bin" >/dev/null 2>&1 || echo "warning: $bin not found; its rows will be missing" >&2
 done
-# The S3 rows use moto_server ($MOTO_SERVER, PATH, or the venv that
-# .ci/install-moto.sh makes); without it the s3 backend is reported as
-# not available.
+# The S3 rows use moto_server: $MOTO_SERVER if set, else the pinned venv
+# .ci/install-moto.sh makes (idempotent; the first time it needs PyPI).
+# Without it the s3 backend is reported as not available.
+if [ -z "${MOTO_SERVER:-}" ]; then
+  if moto="$(bash .ci/install-moto.sh)"; then
+    export MOTO_SERVER="$moto"
+  else
+    echo "warning: could not install moto; the s3 rows will be missing" >&2
+  fi
+fi
 # Throwaway servers only: never a server from the environment.
 unset REDIS_URL REDIS_CLUSTER_URLS S3_ENDPOINT S3_BUCKET
 
