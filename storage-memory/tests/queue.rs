@@ -298,6 +298,87 @@ fn redrive(max: u32, dlq: &str) -> QueueConfig {
     }
 }
 
+/// Dead-letter moves (a map lookup made under a queue lock) beside
+/// creates and deletes (the map's write lock) and calls that hold the
+/// map's read lock throughout: nobody waits forever and nothing is lost.
+///
+/// The tasks run on a runtime of their own thread: a deadlock blocks its
+/// workers, so this thread gives up after a generous bound (a guard
+/// against a hang, not a timing assertion) and fails.
+#[test]
+fn dead_letter_moves_beside_creates_and_deletes_do_not_deadlock() {
+    const N: usize = 2_000;
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .build()
+            .unwrap();
+        let _ = done.send(rt.block_on(dead_letter_churn(N)));
+    });
+    let counts = finished
+        .recv_timeout(Duration::from_secs(120))
+        .expect("deadlock: the tasks did not finish");
+    assert_eq!(counts, (N as u64, 0));
+}
+
+/// Moves `n` messages to a dead-letter queue while other tasks create and
+/// delete queues and cycle messages; returns the dead-letter queue's
+/// visible count and the source queue's message count.
+async fn dead_letter_churn(n: usize) -> (u64, u64) {
+    let (s, _) = store();
+    let s = Arc::new(s);
+    s.create_queue("dlq", QueueConfig::default()).await.unwrap();
+    s.create_queue("q", redrive(1, "dlq")).await.unwrap();
+    s.create_queue("plain", QueueConfig::default())
+        .await
+        .unwrap();
+    let again = ReceiveOptions {
+        visibility_timeout: Some(Duration::ZERO),
+        ..recv(1)
+    };
+    let mover = {
+        let s = s.clone();
+        tokio::spawn(async move {
+            for i in 0..n {
+                s.send("q", SendMessage::new(format!("m{i}")))
+                    .await
+                    .unwrap();
+                // Delivered once (and visible again at once), then moved.
+                assert_eq!(s.receive("q", again.clone()).await.unwrap().len(), 1);
+                assert!(s.receive("q", again.clone()).await.unwrap().is_empty());
+            }
+        })
+    };
+    let churner = {
+        let s = s.clone();
+        tokio::spawn(async move {
+            for i in 0..n {
+                let name = format!("other-{}", i % 8);
+                s.create_queue(&name, QueueConfig::default()).await.unwrap();
+                assert!(s.delete_queue(&name).await.unwrap());
+            }
+        })
+    };
+    let worker = {
+        let s = s.clone();
+        tokio::spawn(async move {
+            for _ in 0..n {
+                s.send("plain", SendMessage::new("x")).await.unwrap();
+                for m in s.receive("plain", recv(10)).await.unwrap() {
+                    s.ack("plain", &m.receipt).await.unwrap();
+                }
+            }
+        })
+    };
+    tokio::try_join!(mover, churner, worker).unwrap();
+    let q = s.counts("q").await.unwrap();
+    (
+        s.counts("dlq").await.unwrap().visible,
+        q.visible + q.in_flight + q.delayed,
+    )
+}
+
 #[tokio::test]
 async fn dead_letter_after_max_receives() {
     let (s, clock) = store();
