@@ -345,8 +345,8 @@ async fn dead_letter_churn(n: usize) -> (u64, u64) {
                     .await
                     .unwrap();
                 // Delivered once (and visible again at once), then moved.
-                assert_eq!(s.receive("q", again.clone()).await.unwrap().len(), 1);
-                assert!(s.receive("q", again.clone()).await.unwrap().is_empty());
+                assert_eq!(s.receive("q", again).await.unwrap().len(), 1);
+                assert!(s.receive("q", again).await.unwrap().is_empty());
             }
         })
     };
