@@ -131,6 +131,17 @@ fn sent_live(messages: &FastMap<u64, Msg>) -> impl Fn(&SentEntry) -> bool + '_ {
     |(_, seq)| messages.contains_key(seq)
 }
 
+/// Takes a message out of the message map and its id out of the id
+/// index (the one place both happen, so the index cannot keep an id
+/// whose message left).
+fn take(messages: &mut FastMap<u64, Msg>, ids: &mut Ids, seq: u64) -> Option<Msg> {
+    let m = messages.remove(&seq)?;
+    if m.indexed {
+        ids.forget(&m.id, seq);
+    }
+    Some(m)
+}
+
 /// Files a standard queue message's current delivery entry.
 fn file_ready(ready: &mut Lanes<ReadyEntry>, messages: &FastMap<u64, Msg>, seq: u64) {
     if let Some(m) = messages.get(&seq) {
@@ -352,10 +363,7 @@ impl QueueCore {
     /// Takes a message out of every index (its retention and standard
     /// delivery entries go stale).
     fn remove(&mut self, seq: u64, now: Timestamp) -> Option<Msg> {
-        let m = self.messages.remove(&seq)?;
-        if m.indexed {
-            self.ids.forget(&m.id, seq);
-        }
+        let m = take(&mut self.messages, &mut self.ids, seq)?;
         match &mut self.order {
             Order::Standard(_) => {}
             Order::Fifo(fifo) => fifo.remove(
@@ -512,12 +520,7 @@ impl QueueCore {
                         continue;
                     };
                     if must_move(msg.receive_count) {
-                        if let Some(m) = messages.remove(&seq) {
-                            if m.indexed {
-                                ids.forget(&m.id, seq);
-                            }
-                            moved.push(m);
-                        }
+                        moved.extend(take(messages, ids, seq));
                         continue;
                     }
                     delivered.push(msg.deliver(now, visibility));
@@ -549,12 +552,7 @@ impl QueueCore {
                     if let Some(msg) = messages.get_mut(&seq) {
                         if must_move(msg.receive_count) {
                             fifo.detach(seq, &name, msg.visible_at, msg.receive_count);
-                            if let Some(m) = messages.remove(&seq) {
-                                if m.indexed {
-                                    ids.forget(&m.id, seq);
-                                }
-                                moved.push(m);
-                            }
+                            moved.extend(take(messages, ids, seq));
                         } else {
                             let old = (msg.visible_at, msg.receive_count);
                             delivered.push(msg.deliver(now, visibility));
