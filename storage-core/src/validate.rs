@@ -25,7 +25,12 @@ pub const MAX_MESSAGE_ID_FIELD: usize = 128;
 
 /// Whether `c` may appear in a namespace or queue name.
 pub fn is_name_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':' | '/')
+    u8::try_from(c).is_ok_and(is_name_byte)
+}
+
+/// [`is_name_char`] on one byte (every allowed character is ASCII).
+fn is_name_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':' | b'/')
 }
 
 /// Namespace and queue names: non-empty UTF-8 of at most
@@ -46,11 +51,8 @@ pub fn namespace(ctx: impl Into<Context> + Copy, caps: &Capabilities, ns: &str) 
             ),
         ));
     }
-    // Bytes first (every allowed character is ASCII); the character is
-    // decoded only to name it in the error.
-    let name_byte =
-        |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':' | b'/');
-    if !ns.bytes().all(name_byte) {
+    // Bytes first; the character is decoded only to name it in the error.
+    if !ns.bytes().all(is_name_byte) {
         if let Some(bad) = ns.chars().find(|c| !is_name_char(*c)) {
             return Err(Error::invalid(
                 ctx,
@@ -318,6 +320,29 @@ impl Validator {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Name characters are exactly ASCII letters, digits and `_ - . : /`,
+    /// by character and by byte, and a bad one is named in the error.
+    #[test]
+    fn name_characters_are_the_documented_set() {
+        for c in (0..0x3000u32)
+            .filter_map(char::from_u32)
+            .chain(['\u{10FFFF}'])
+        {
+            let want = c.is_ascii_alphanumeric() || "_-.:/".contains(c);
+            assert_eq!(is_name_char(c), want, "{c:?}");
+        }
+        let caps = caps();
+        assert!(namespace(At::new("t", "b"), &caps, "a-Z_0.9:/x").is_ok());
+        for bad in ["a b", "aé", "a\u{0}", "a\u{FF}"] {
+            let err = namespace(At::new("t", "b"), &caps, bad).map_err(|e| e.to_string());
+            let named = bad.chars().nth(1).map(|c| format!("{c:?}"));
+            assert!(
+                matches!((&err, named), (Err(e), Some(c)) if e.contains(&c)),
+                "{bad:?}: {err:?}"
+            );
+        }
+    }
 
     fn caps() -> Capabilities {
         Capabilities::DEFAULT_LIMITS
