@@ -98,6 +98,13 @@ pub mod sql {
     pub const LIVE_VERSION: &str = "SELECT version FROM storage_kv \
          WHERE ns = ? AND key = ? AND (expires_at IS NULL OR expires_at > ?)";
 
+    /// Overwrites the row at a key only if it is live with the expected
+    /// version: a compare-and-swap in one statement. Parameters: value,
+    /// version, expires_at, ns, key, expected version, now.
+    pub const REPLACE_AT_VERSION: &str = "UPDATE storage_kv \
+         SET value = ?, version = ?, expires_at = ? \
+         WHERE ns = ? AND key = ? AND version = ? AND (expires_at IS NULL OR expires_at > ?)";
+
     /// Removes the row at a key and returns its expiry, so the caller can
     /// tell whether it was live. Parameters: ns, key.
     pub const DELETE: &str = "DELETE FROM storage_kv WHERE ns = ? AND key = ? RETURNING expires_at";
@@ -343,6 +350,21 @@ pub trait TableTx {
 
     /// Removes the row at a key; `true` if it was live at `now`.
     fn remove(&mut self, ns: &str, key: &[u8], now: i64) -> Result<bool, Self::Error>;
+
+    /// Overwrites the row at a key only if it is live at `now` with
+    /// version `expected` ([`sql::REPLACE_AT_VERSION`]); `true` if it did.
+    /// Nothing changes otherwise.
+    #[allow(clippy::too_many_arguments)]
+    fn replace_at_version(
+        &mut self,
+        ns: &str,
+        key: &[u8],
+        expected: i64,
+        now: i64,
+        value: &[u8],
+        version: i64,
+        expires_at: Option<i64>,
+    ) -> Result<bool, Self::Error>;
 }
 
 /// What a write decided: commit, with a result, or refuse (roll back)
@@ -411,6 +433,20 @@ pub fn put_if<T: TableTx>(
     expires_at: Option<i64>,
     now: i64,
 ) -> Result<Decision<i64>, T::Error> {
+    // The common CAS, an update at a version this store issued, is one
+    // conditional statement; only a refusal reads the live version back.
+    if let PutMode::Update(expected) = mode {
+        if let Some(expected) = expected.to_counter().and_then(|c| i64::try_from(c).ok()) {
+            let version = tx.reserve_versions(1)?;
+            if tx.replace_at_version(ns, key, expected, now, value, version, expires_at)? {
+                return Ok(Decision::Commit(version));
+            }
+            return Ok(Decision::Refuse {
+                index: None,
+                current: tx.live_version(ns, key, now)?,
+            });
+        }
+    }
     let current = tx.live_version(ns, key, now)?;
     let allowed = match mode {
         PutMode::Overwrite => true,
@@ -445,6 +481,17 @@ pub fn delete_if<T: TableTx>(
     Ok(Decision::Commit(()))
 }
 
+/// Reserves `puts` versions in one step and returns the first (nothing is
+/// reserved, and 0 returned, for none).
+fn first_of_reserved<T: TableTx>(tx: &mut T, puts: usize) -> Result<i64, T::Error> {
+    if puts == 0 {
+        return Ok(0);
+    }
+    let n = u64::try_from(puts).unwrap_or(u64::MAX);
+    let last = tx.reserve_versions(n)?;
+    Ok(last - i64::try_from(n).unwrap_or(i64::MAX) + 1)
+}
+
 /// A write batch on one namespace, applied in order. Versions for all
 /// puts are reserved in one step.
 pub fn write_batch<T: TableTx>(
@@ -457,13 +504,7 @@ pub fn write_batch<T: TableTx>(
         .iter()
         .filter(|op| matches!(op, BatchOp::Put { .. }))
         .count();
-    let mut next = if puts == 0 {
-        0
-    } else {
-        let n = u64::try_from(puts).unwrap_or(u64::MAX);
-        let last = tx.reserve_versions(n)?;
-        last - i64::try_from(n).unwrap_or(i64::MAX) + 1
-    };
+    let mut next = first_of_reserved(tx, puts)?;
     let now_ms = millis(now);
     for op in ops {
         match op {
@@ -485,7 +526,8 @@ pub fn write_batch<T: TableTx>(
 
 /// A conditional transaction: every condition is checked before anything
 /// is written, so a refusal leaves a transaction that wrote nothing.
-/// Returns the new version of each put (`None` for deletes and checks).
+/// Versions for all puts are reserved in one step. Returns the new
+/// version of each put (`None` for deletes and checks).
 pub fn transact<T: TableTx>(
     tx: &mut T,
     ops: &[TxOp],
@@ -509,12 +551,19 @@ pub fn transact<T: TableTx>(
             });
         }
     }
+    let puts = ops
+        .iter()
+        .filter(|op| matches!(op.action, TxAction::Put { .. }))
+        .count();
+    let mut next = first_of_reserved(tx, puts)?;
     let mut versions = Vec::with_capacity(ops.len());
     for op in ops {
         match &op.action {
             TxAction::Put { value, options } => {
                 let expires_at = expiry_millis(options.expiry, now);
-                versions.push(Some(put(tx, &op.namespace, &op.key, value, expires_at)?));
+                tx.upsert(&op.namespace, &op.key, value, next, expires_at)?;
+                versions.push(Some(next));
+                next += 1;
             }
             TxAction::Delete => {
                 tx.remove(&op.namespace, &op.key, now_ms)?;
@@ -563,6 +612,157 @@ mod tests {
         assert_eq!(page.entries.len(), 2);
         assert_eq!(page.cursor, Some(Cursor::after(Bytes::from_static(b"b"))));
         assert_eq!(page.entries[1].expires_at, Some(Timestamp::from_millis(5)));
+    }
+
+    /// `storage_kv` as a map, with the statements' meaning, so the
+    /// decisions can be checked without a driver.
+    type Row = (Vec<u8>, i64, Option<i64>);
+
+    #[derive(Default)]
+    struct Model {
+        rows: std::collections::BTreeMap<(String, Vec<u8>), Row>,
+        counter: i64,
+        reservations: usize,
+    }
+
+    impl Model {
+        fn live(&self, ns: &str, key: &[u8], now: i64) -> Option<i64> {
+            let (_, version, expires_at) = self.rows.get(&(ns.to_owned(), key.to_vec()))?;
+            expires_at.is_none_or(|at| at > now).then_some(*version)
+        }
+    }
+
+    impl TableTx for Model {
+        type Error = std::convert::Infallible;
+        fn live_version(
+            &mut self,
+            ns: &str,
+            key: &[u8],
+            now: i64,
+        ) -> Result<Option<i64>, Self::Error> {
+            Ok(self.live(ns, key, now))
+        }
+        fn reserve_versions(&mut self, n: u64) -> Result<i64, Self::Error> {
+            self.reservations += 1;
+            self.counter += i64::try_from(n).unwrap_or(i64::MAX);
+            Ok(self.counter)
+        }
+        fn upsert(
+            &mut self,
+            ns: &str,
+            key: &[u8],
+            value: &[u8],
+            version: i64,
+            expires_at: Option<i64>,
+        ) -> Result<(), Self::Error> {
+            self.rows.insert(
+                (ns.to_owned(), key.to_vec()),
+                (value.to_vec(), version, expires_at),
+            );
+            Ok(())
+        }
+        fn remove(&mut self, ns: &str, key: &[u8], now: i64) -> Result<bool, Self::Error> {
+            let live = self.live(ns, key, now).is_some();
+            self.rows.remove(&(ns.to_owned(), key.to_vec()));
+            Ok(live)
+        }
+        fn replace_at_version(
+            &mut self,
+            ns: &str,
+            key: &[u8],
+            expected: i64,
+            now: i64,
+            value: &[u8],
+            version: i64,
+            expires_at: Option<i64>,
+        ) -> Result<bool, Self::Error> {
+            if self.live(ns, key, now) != Some(expected) {
+                return Ok(false);
+            }
+            self.upsert(ns, key, value, version, expires_at)
+                .map(|()| true)
+        }
+    }
+
+    fn unwrap<T>(r: Result<T, std::convert::Infallible>) -> T {
+        match r {
+            Ok(t) => t,
+            Err(never) => match never {},
+        }
+    }
+
+    #[test]
+    fn an_update_at_a_version_commits_only_on_the_live_version() {
+        let mut m = Model::default();
+        let v1 = unwrap(put(&mut m, "n", b"k", b"a", Some(100)));
+        let update = |v: i64| PutMode::Update(token(v));
+        // The live version: committed with a fresh version.
+        let d = unwrap(put_if(&mut m, "n", b"k", b"b", &update(v1), None, 10));
+        assert_eq!(d, Decision::Commit(v1 + 1));
+        let v2 = v1 + 1;
+        assert_eq!(
+            m.rows[&("n".to_owned(), b"k".to_vec())],
+            (b"b".to_vec(), v2, None)
+        );
+        // A stale version: refused, naming the live one; nothing written.
+        let d = unwrap(put_if(&mut m, "n", b"k", b"c", &update(v1), None, 10));
+        assert_eq!(
+            d,
+            Decision::Refuse {
+                index: None,
+                current: Some(v2)
+            }
+        );
+        assert_eq!(m.rows[&("n".to_owned(), b"k".to_vec())].0, b"b");
+        // A token this store never issues: refused the same way.
+        let d = unwrap(put_if(
+            &mut m,
+            "n",
+            b"k",
+            b"c",
+            &PutMode::Update(Version::new("x")),
+            None,
+            10,
+        ));
+        assert_eq!(
+            d,
+            Decision::Refuse {
+                index: None,
+                current: Some(v2)
+            }
+        );
+        // An expired row has no live version: its old token no longer matches.
+        let v3 = unwrap(put(&mut m, "n", b"e", b"a", Some(5)));
+        let d = unwrap(put_if(&mut m, "n", b"e", b"b", &update(v3), None, 5));
+        assert_eq!(
+            d,
+            Decision::Refuse {
+                index: None,
+                current: None
+            }
+        );
+        assert_eq!(m.rows[&("n".to_owned(), b"e".to_vec())].0, b"a");
+    }
+
+    #[test]
+    fn a_transaction_reserves_its_versions_once_in_order() {
+        let mut m = Model::default();
+        let ops = [
+            TxOp::put("n", &b"a"[..], &b"1"[..]),
+            TxOp::delete("n", &b"b"[..]),
+            TxOp::put("m", &b"c"[..], &b"2"[..]),
+        ];
+        let d = unwrap(transact(&mut m, &ops, Timestamp::from_millis(0)));
+        assert_eq!(d, Decision::Commit(vec![Some(1), None, Some(2)]));
+        assert_eq!(m.reservations, 1);
+        assert_eq!(m.rows[&("m".to_owned(), b"c".to_vec())].1, 2);
+        let none = unwrap(transact(
+            &mut m,
+            &[TxOp::delete("n", &b"a"[..])],
+            Timestamp::from_millis(0),
+        ));
+        assert_eq!(none, Decision::Commit(vec![None]));
+        assert_eq!(m.reservations, 1, "no puts, no reservation");
     }
 
     #[test]

@@ -73,6 +73,7 @@ use storage_core::{Context, Result, SharedClock, SystemClock};
 
 use crate::config::{DuckDbConfig, Location, BACKEND};
 use crate::error::map_err;
+use crate::schema::VersionBlock;
 
 /// The connections onto one database.
 pub(crate) struct Db {
@@ -87,6 +88,9 @@ pub(crate) struct Db {
     /// KV write transactions so far; every `PURGE_EVERY`th one also
     /// deletes expired rows.
     pub(crate) kv_writes: AtomicU64,
+    /// The versions KV writes hand out (locked inside the KV connection's
+    /// lock, so never contended).
+    pub(crate) versions: Mutex<VersionBlock>,
 }
 
 impl std::fmt::Debug for Db {
@@ -125,6 +129,7 @@ impl Db {
             kv: Mutex::new(kv),
             root: Mutex::new(root),
             kv_writes: AtomicU64::new(0),
+            versions: Mutex::new(VersionBlock::EMPTY),
         })
     }
 
@@ -148,6 +153,16 @@ impl Db {
     {
         let db = self.clone();
         run_blocking(ctx, move || retry_conflicts(|| f(&mut db.sql.lock()))).await
+    }
+
+    /// Runs `f` (which replaces `storage_meta`, an import) with KV
+    /// operations held off, then forgets the version block reserved from
+    /// the counter `f` replaced. Blocking.
+    pub(crate) fn replacing_counter<T>(&self, f: impl FnOnce() -> T) -> T {
+        let _kv = self.kv.lock();
+        let out = f();
+        self.versions.lock().forget();
+        out
     }
 
     /// A new connection onto the same database. Blocking (briefly).

@@ -188,8 +188,11 @@ impl DuckDbStore {
             let conn = db.connect(at.into())?;
             let target = own_database(&conn).map_err(|e| map_err(at, e))?;
             let alias = fresh_alias();
-            with_attached(&conn, &literal, &alias, true, at, |conn| {
-                import_attached(conn, &target, &alias, at)
+            // The import brings its own version counter.
+            db.replacing_counter(|| {
+                with_attached(&conn, &literal, &alias, true, at, |conn| {
+                    import_attached(conn, &target, &alias, at)
+                })
             })
         })
         .instrument(tracing::debug_span!(

@@ -10,8 +10,9 @@
 //! Unix epoch by the store's injected clock.
 //!
 //! ```sql
-//! -- schema_version, and the store-wide version counter (CAS tokens are
-//! -- never reused, not even after delete and recreate or close and reopen)
+//! -- schema_version, and the store-wide version counter: the highest
+//! -- version reserved so far, in blocks (CAS tokens are never reused, not
+//! -- even after delete and recreate or close and reopen)
 //! CREATE TABLE storage_meta (key VARCHAR NOT NULL, value BIGINT NOT NULL);
 //!
 //! -- KV: one row per (ns, key). DuckDB compares BLOBs bytewise as
@@ -114,11 +115,80 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {
     tx.commit().map_err(|e| map_err(ctx(), e))
 }
 
+/// Versions a KV write transaction takes, this many at a time, from the
+/// persisted counter: one counter update per block instead of one per
+/// write. A reopen skips the rest of a block (gaps are harmless; tokens
+/// are opaque).
+pub(crate) const VERSION_BLOCK: u64 = 1024;
+
+/// The store's versions in memory: a block reserved from the persisted
+/// counter, handed out by the KV connection's write transactions (which
+/// run one at a time, see `backend.rs`).
+///
+/// The counter in `storage_meta` is a high-water mark: every version
+/// handed out is at or below it, so none is issued twice, across reopens
+/// and crashes included. A block is reserved inside the transaction that
+/// first needs it; if that transaction does not commit, the reservation
+/// did not happen and the block is forgotten, so a version is never taken
+/// from a block the file does not know of.
+#[derive(Debug)]
+pub(crate) struct VersionBlock {
+    /// The next version to hand out.
+    next: i64,
+    /// The block's last version (`next > last`: empty).
+    last: i64,
+    /// The block was reserved by the transaction still open.
+    uncommitted: bool,
+}
+
+impl VersionBlock {
+    /// No block: the next write reserves one.
+    pub(crate) const EMPTY: VersionBlock = VersionBlock {
+        next: 1,
+        last: 0,
+        uncommitted: false,
+    };
+
+    /// Takes `n` (>= 1) consecutive versions and returns the last (they
+    /// are `last - n + 1 ..= last`), reserving a new block inside the open
+    /// transaction on `conn` when this one has fewer than `n` left.
+    pub(crate) fn take(&mut self, conn: &Connection, n: u64) -> duckdb::Result<i64> {
+        let want = i64::try_from(n.max(1)).unwrap_or(i64::MAX);
+        if self.last.saturating_sub(self.next).saturating_add(1) < want {
+            let size = n.max(VERSION_BLOCK);
+            self.last = reserve_versions(conn, size)?;
+            self.next = self.last - i64::try_from(size).unwrap_or(i64::MAX) + 1;
+            self.uncommitted = true;
+        }
+        let last = self.next + want - 1;
+        self.next = last + 1;
+        Ok(last)
+    }
+
+    /// The open transaction committed: its reservation is on file.
+    pub(crate) fn committed(&mut self) {
+        self.uncommitted = false;
+    }
+
+    /// The open transaction rolled back (refused or failed): a block it
+    /// reserved is not on file, so forget it.
+    pub(crate) fn rolled_back(&mut self) {
+        if self.uncommitted {
+            *self = VersionBlock::EMPTY;
+        }
+    }
+
+    /// The counter was replaced (an import): forget the block.
+    pub(crate) fn forget(&mut self) {
+        *self = VersionBlock::EMPTY;
+    }
+}
+
 /// Reserves `n` (>= 1) consecutive store-wide version numbers inside the
 /// caller's write transaction and returns the last; the reserved numbers
 /// are `last - n + 1 ..= last`. Never reused: the counter only grows and
 /// is committed with the writes that use it.
-pub(crate) fn reserve_versions(conn: &Connection, n: u64) -> duckdb::Result<i64> {
+fn reserve_versions(conn: &Connection, n: u64) -> duckdb::Result<i64> {
     let n = i64::try_from(n).unwrap_or(i64::MAX);
     conn.prepare_cached(
         "UPDATE storage_meta SET value = value + ? WHERE key = 'version_counter' RETURNING value",

@@ -11,6 +11,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use storage_core::{
     AtomicKv, Error, KvStore, ManualClock, PutMode, PutOptions, ScanRequest, SqlEngine, SqlValue,
+    Version,
 };
 use storage_duckdb::{DuckDbConfig, DuckDbStore};
 
@@ -189,4 +190,114 @@ async fn a_file_written_by_a_newer_schema_is_refused_untouched() {
         Err(Error::InvalidInput { reason, .. }) => assert!(reason.contains("newer"), "{reason}"),
         other => panic!("expected InvalidInput, got {other:?}"),
     }
+}
+
+async fn overwrite(store: &DuckDbStore, key: &[u8]) -> Version {
+    store
+        .put_if(
+            "n",
+            key,
+            Bytes::from_static(b"v"),
+            PutMode::Overwrite,
+            PutOptions::default(),
+        )
+        .await
+        .unwrap()
+}
+
+/// Versions come from a block reserved from the file's counter inside the
+/// write that first needs it (`schema.rs`). When that write is refused,
+/// the reservation rolls back with it, so the block must be forgotten:
+/// otherwise later writes hand out versions the file does not know were
+/// issued, and a reopen issues them again. (Checked to fail when the
+/// block outlives the rollback.)
+#[tokio::test]
+async fn a_refused_first_write_leaves_no_unrecorded_versions_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("versions.duckdb");
+    let clock = ManualClock::default();
+
+    let store = open(&path, &clock).await;
+    let refused = store
+        .put_if(
+            "n",
+            b"k",
+            Bytes::from_static(b"x"),
+            PutMode::Update(Version::new("5")),
+            PutOptions::default(),
+        )
+        .await;
+    assert!(matches!(
+        refused,
+        Err(Error::Conflict { current: None, .. })
+    ));
+    let mut before = Vec::new();
+    for _ in 0..3 {
+        before.push(overwrite(&store, b"k").await);
+    }
+    drop(store);
+
+    let store = open(&path, &clock).await;
+    for _ in 0..3 {
+        let v = overwrite(&store, b"k").await;
+        assert!(!before.contains(&v), "{v:?} was issued before the reopen");
+    }
+    for stale in before {
+        let e = store
+            .put_if(
+                "n",
+                b"k",
+                Bytes::from_static(b"y"),
+                PutMode::Update(stale),
+                PutOptions::default(),
+            )
+            .await;
+        assert!(matches!(e, Err(Error::Conflict { .. })), "{e:?}");
+    }
+}
+
+/// An import replaces the version counter with the export's; versions
+/// handed out afterwards come from it, not from a block reserved before
+/// the import, which could repeat an imported entry's version. (Checked to
+/// fail when the import does not forget the block.)
+#[tokio::test]
+async fn writes_after_an_import_never_repeat_an_imported_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::default();
+    let source = open(&dir.path().join("source.duckdb"), &clock).await;
+    let mut imported = overwrite(&source, b"k").await;
+    for _ in 0..3 {
+        imported = overwrite(&source, b"k").await;
+    }
+    source
+        .export_database(dir.path().join("export"))
+        .await
+        .unwrap();
+    drop(source);
+
+    // The target reserved a block of its own, then emptied itself.
+    let target = open(&dir.path().join("target.duckdb"), &clock).await;
+    overwrite(&target, b"other").await;
+    assert!(target.delete("n", b"other").await.unwrap());
+    target
+        .import_database(dir.path().join("export"))
+        .await
+        .unwrap();
+
+    let got = target.get_versioned("n", b"k").await.unwrap().unwrap();
+    assert_eq!(got.version, imported);
+    for _ in 0..4 {
+        let v = overwrite(&target, b"k").await;
+        assert_ne!(v, imported);
+    }
+    let e = target
+        .put_if(
+            "n",
+            b"k",
+            Bytes::from_static(b"y"),
+            PutMode::Update(imported),
+            PutOptions::default(),
+        )
+        .await;
+    assert!(matches!(e, Err(Error::Conflict { .. })), "{e:?}");
 }

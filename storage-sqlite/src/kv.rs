@@ -106,6 +106,23 @@ impl TableTx for Rows<'_> {
         Ok(())
     }
 
+    fn replace_at_version(
+        &mut self,
+        ns: &str,
+        key: &[u8],
+        expected: i64,
+        now: i64,
+        value: &[u8],
+        version: i64,
+        expires_at: Option<i64>,
+    ) -> rusqlite::Result<bool> {
+        let changed = self
+            .0
+            .prepare_cached(q::REPLACE_AT_VERSION)?
+            .execute(params![value, version, expires_at, ns, key, expected, now])?;
+        Ok(changed > 0)
+    }
+
     fn remove(&mut self, ns: &str, key: &[u8], now: i64) -> rusqlite::Result<bool> {
         let removed: Option<Option<i64>> = self
             .0
@@ -395,6 +412,7 @@ mod tests {
             (q::GET, 3),
             (q::GET_VERSIONED, 3),
             (q::LIVE_VERSION, 3),
+            (q::REPLACE_AT_VERSION, 7),
             (q::DELETE, 2),
             (q::NS_LIVE, 2),
             (q::DROP_NS, 1),
