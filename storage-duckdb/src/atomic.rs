@@ -20,7 +20,7 @@ use storage_core::{At, Context, PutMode, PutOptions, Result, TxOp, Version, Vers
 use crate::backend::DuckDbStore;
 use crate::config::BACKEND;
 use crate::error::map_err;
-use crate::kv::{in_write_tx, CHECK};
+use crate::kv::{in_write_tx, single_key_write, CHECK};
 
 impl DuckDbStore {
     async fn cas_get_versioned(&self, ns: &str, key: &[u8]) -> Result<Option<Versioned>> {
@@ -64,7 +64,7 @@ impl DuckDbStore {
         self.inner
             .db
             .kv(ctx, move |conn| {
-                in_write_tx(&db, conn, now, |rows| {
+                single_key_write(&db, conn, now, |rows| {
                     table::put_if(rows, &ns, &key, &value, &mode, expires_at, now)
                 })
                 .map_err(|e| map_err(At::scoped("put_if", BACKEND, &ns), e))?
@@ -83,7 +83,7 @@ impl DuckDbStore {
         self.inner
             .db
             .kv(ctx, move |conn| {
-                in_write_tx(&db, conn, now, |rows| {
+                single_key_write(&db, conn, now, |rows| {
                     table::delete_if(rows, &ns, &key, &version, now)
                 })
                 .map_err(|e| map_err(At::scoped("delete_if", BACKEND, &ns), e))?

@@ -23,9 +23,11 @@
 //!   one text per (direction, lower bound kind, upper bound kind); all 18
 //!   are built once.
 //! - **Reads and writes** run on the store's KV connection, one operation
-//!   at a time (see `backend.rs`). Every write is one DuckDB transaction:
-//!   a condition and the write it guards cannot be separated, and a batch
-//!   or transaction is all or nothing.
+//!   at a time (see `backend.rs`), so a condition and the write it guards
+//!   cannot be separated. A write on one key changes at most one row with
+//!   one statement, which commits by itself ([`single_key_write`]); a
+//!   batch, a transaction or a namespace drop is one DuckDB transaction,
+//!   all or nothing.
 //! - **Versions** come from the store-wide counter in `storage_meta`
 //!   ([`schema`](crate::schema)), reserved in blocks of 1024 inside the
 //!   write transaction that first needs one and handed out from memory
@@ -149,8 +151,8 @@ impl TableTx for Rows<'_> {
     }
 }
 
-/// Deletes every expired row on every [`PURGE_EVERY`]th write transaction.
-/// Only inside write transactions.
+/// Deletes every expired row on every [`PURGE_EVERY`]th KV write: inside
+/// a write transaction before it commits, or after a single-key write.
 fn purge_expired(db: &Db, conn: &Connection, now: i64) -> duckdb::Result<()> {
     if db.kv_writes.fetch_add(1, Ordering::Relaxed) % PURGE_EVERY == PURGE_EVERY - 1 {
         conn.prepare_cached(SQL_PURGE)?.execute([now])?;
@@ -193,6 +195,34 @@ pub(crate) fn in_write_tx<T>(
             other.map(|(decision, _)| decision)
         }
     }
+}
+
+/// Runs a write on one key without an explicit transaction. Its effect is
+/// at most one statement (an `UPDATE`; the `INSERT` after an `UPDATE`
+/// that matched no row; or one `DELETE`), which commits by itself, and
+/// what it reads first cannot change in between: the KV connection runs
+/// one operation at a time and is the only writer of `storage_kv` (see
+/// `backend.rs`). A refusal has written nothing. A version block reserved
+/// on the way was committed by its own statement. This saves the
+/// `BEGIN` and `COMMIT` statements, each a parse and a plan in DuckDB.
+pub(crate) fn single_key_write<T>(
+    db: &Db,
+    conn: &Connection,
+    now: i64,
+    decide: impl FnOnce(&mut Rows<'_>) -> duckdb::Result<Decision<T>>,
+) -> duckdb::Result<Decision<T>> {
+    let mut versions = db.versions.lock();
+    let decision = decide(&mut Rows {
+        conn,
+        versions: &mut versions,
+    });
+    versions.committed();
+    drop(versions);
+    let decision = decision?;
+    if matches!(decision, Decision::Commit(_)) {
+        purge_expired(db, conn, now)?;
+    }
+    Ok(decision)
 }
 
 fn read_page(
@@ -262,7 +292,7 @@ impl DuckDbStore {
         self.inner
             .db
             .kv(ctx, move |conn| {
-                in_write_tx(&db, conn, now, |rows| {
+                single_key_write(&db, conn, now, |rows| {
                     table::put(rows, &ns, &key, &value, expires_at).map(Decision::Commit)
                 })
                 .map(|_| ())
@@ -280,7 +310,7 @@ impl DuckDbStore {
         self.inner
             .db
             .kv(ctx, move |conn| {
-                in_write_tx(&db, conn, now, |rows| {
+                single_key_write(&db, conn, now, |rows| {
                     rows.remove(&ns, &key, now).map(Decision::Commit)
                 })
                 .map(|d| matches!(d, Decision::Commit(true)))
