@@ -117,7 +117,15 @@ fn execute_on(conn: &Connection, sql: &str, params: &[SqlValue]) -> Result<SqlRe
     if is_transaction_control(sql, false) {
         return Err(refuse_transaction_control(at));
     }
-    let before = total_changes(conn).map_err(|e| map_err(at, e))?;
+    // A read-only statement changes no rows, so it needs neither count of
+    // changes (two statements of their own). A text that does not prepare
+    // takes the general path, which reports the error.
+    let readonly = conn.prepare_cached(sql).is_ok_and(|s| s.readonly());
+    let before = if readonly {
+        None
+    } else {
+        Some(total_changes(conn).map_err(|e| map_err(at, e))?)
+    };
     let result = run_statement(conn, sql, params).map_err(|e| map_err(at, e));
     if !conn.is_autocommit() {
         // Something opened a transaction anyway: never leave one open on
@@ -128,10 +136,10 @@ fn execute_on(conn: &Connection, sql: &str, params: &[SqlValue]) -> Result<SqlRe
     let mut result = result?;
     // `changes()` keeps the count of the last INSERT/UPDATE/DELETE, so it
     // is only this statement's when the total moved.
-    result.rows_affected = if total_changes(conn).map_err(|e| map_err(at, e))? == before {
-        0
-    } else {
-        conn.changes()
+    result.rows_affected = match before {
+        None => 0,
+        Some(before) if total_changes(conn).map_err(|e| map_err(at, e))? == before => 0,
+        Some(_) => conn.changes(),
     };
     Ok(result)
 }
