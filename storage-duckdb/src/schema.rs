@@ -26,12 +26,20 @@
 //! # Why no PRIMARY KEY
 //!
 //! The tables deliberately carry no primary key or other index. DuckDB's
-//! ART indexes report a spurious `write-write conflict on key` when a key
-//! is rewritten while any other transaction on the database is open
-//! (measured here: KV puts failed with `Failed to commit: write-write
-//! conflict on key: "version_counter"` whenever an SQL statement ran
-//! concurrently on another connection), and DuckDB's planner answers
-//! these lookups with a zone-map-pruned scan rather than the index anyway.
+//! unique ART indexes report spurious conflicts while any other
+//! transaction on the database is open (measured here: KV puts failed
+//! with `Failed to commit: write-write conflict on key:
+//! "version_counter"` whenever an SQL statement ran concurrently on
+//! another connection; and in DuckDB 1.4.3, a key deleted and inserted
+//! again while another transaction is open fails with `Duplicate key ...
+//! violates primary key constraint`). A non-unique index avoids those,
+//! but DuckDB 1.4 uses an ART index only for a filter that is exactly an
+//! equality on its one column: measured on 1M rows, a composite
+//! `(ns, key)` index is never used (8.4 ms a lookup, as without it), and
+//! a one-column index answers `id = ?` in 0.4 ms but is dropped for a
+//! scan as soon as the expiry or version condition every KV statement
+//! carries is added. So these lookups are zone-map-pruned scans either
+//! way, and the index would only cost its upkeep.
 //! Uniqueness is kept by the KV tier instead: every KV write runs on the
 //! store's one KV connection, inside a transaction, and updates the row
 //! of its key in place or inserts it when there is none.

@@ -4,12 +4,13 @@
 //! read is one `GET`; the version token names that response's ETag (plus
 //! the object version where the store has one) and the entry's expiry
 //! instant (`token.rs`). A plain put is one
-//! unconditional `PUT`. Scans list the namespace's directory, order the
-//! decoded keys (the escaping preserves byte order, but a local
-//! directory lists in no particular order, so the adapter sorts anyway),
-//! drop tombstones by their size, then read candidates in order, a few at
-//! a time, until the page is full and one more live entry proves a next
-//! page exists.
+//! unconditional `PUT`. Scans list the namespace's directory (a forward
+//! scan only the objects after its start key, which a directory skips by
+//! name), order the decoded keys (the escaping preserves byte order, but
+//! a local directory lists in no particular order, so the adapter sorts
+//! anyway), drop tombstones by their size, then read candidates in
+//! order, a few at a time, until the page is full and one more live
+//! entry proves a next page exists.
 //!
 //! On a store that lists in path order from an offset
 //! ([`RemoteConfig::ordered_listing`](crate::RemoteConfig): S3, InMemory),
@@ -315,18 +316,21 @@ impl RemoteStore {
         Ok(())
     }
 
-    /// Every object of a namespace with its decoded key, sorted by key;
-    /// tombstones (empty objects) and foreign objects left out.
+    /// Every object of a namespace (after `after`, if given: a listing
+    /// offset, exclusive) with its decoded key, sorted by key; tombstones
+    /// (empty objects) and foreign objects left out.
     pub(crate) async fn list_keys(
         &self,
         op: &'static str,
         ns: &str,
+        after: Option<&Path>,
     ) -> Result<Vec<(Bytes, ObjectMeta)>> {
         let dir = self.inner.layout.namespace(ns);
-        let metas: Vec<ObjectMeta> = self
-            .inner
-            .store
-            .list(Some(&dir))
+        let listing = match after {
+            Some(offset) => self.inner.store.list_with_offset(Some(&dir), offset),
+            None => self.inner.store.list(Some(&dir)),
+        };
+        let metas: Vec<ObjectMeta> = listing
             .try_collect()
             .await
             .map_err(|e| map_err(At::scoped(op, BACKEND, ns), e))?;
@@ -370,8 +374,15 @@ impl RemoteStore {
                 .try_filter(|(k, _)| future::ready(request.contains(k)));
             return self.fill_page(OP, ns, candidates, request.limit).await;
         }
+        // An unordered listing (a local directory) comes back whole and is
+        // sorted here. A forward scan still lists only the objects after
+        // its start: a directory skips the others by name, without a
+        // `stat` each (object_store's `LocalFileSystem`), and the bounds
+        // below filter what the offset lets through.
+        let after = (request.direction == Direction::Forward)
+            .then(|| self.inner.layout.listing_offset(ns, &lower));
         let mut candidates: Vec<(Bytes, ObjectMeta)> = self
-            .list_keys(OP, ns)
+            .list_keys(OP, ns, after.as_ref())
             .await?
             .into_iter()
             .filter(|(k, _)| request.contains(k))
