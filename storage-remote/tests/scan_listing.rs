@@ -160,9 +160,24 @@ async fn a_forward_page_lists_from_its_start_key_and_stops_when_full() {
     let unordered_listed = listed.swap(0, Ordering::Relaxed);
     assert_eq!(keys(&page), keys(&same));
     assert_eq!(page.cursor, same.cursor);
+    // The fallback sorts what it lists, but a forward page still lists
+    // only the objects from its start key on (a directory skips the
+    // others by name, without a `stat` each).
     assert_eq!(
-        unordered_listed, KEYS,
-        "the fallback lists the whole namespace"
+        unordered_listed,
+        KEYS - 1000,
+        "the fallback lists from the start key"
+    );
+    // A reverse page has no offset to list from: the whole namespace.
+    let reverse = unordered
+        .scan("ns", ScanRequest::all().reversed().with_limit(10))
+        .await
+        .unwrap();
+    assert_eq!(reverse.entries.len(), 10);
+    assert_eq!(
+        listed.swap(0, Ordering::Relaxed),
+        KEYS,
+        "a reverse page lists the whole namespace"
     );
 }
 
