@@ -59,6 +59,15 @@
 //!     fn remove(&mut self, ns: &str, key: &[u8], _now: i64) -> Result<bool, Self::Error> {
 //!         Ok(self.rows.remove(&(ns.to_owned(), key.to_vec())).is_some())
 //!     }
+//!     fn replace_at_version(
+//!         &mut self, ns: &str, key: &[u8], expected: i64, now: i64,
+//!         value: &[u8], version: i64, exp: Option<i64>,
+//!     ) -> Result<bool, Self::Error> {
+//!         if self.live_version(ns, key, now)? != Some(expected) {
+//!             return Ok(false);
+//!         }
+//!         self.upsert(ns, key, value, version, exp).map(|()| true)
+//!     }
 //! }
 //!
 //! let mut rows = Rows::default();
@@ -71,6 +80,9 @@
 //! let update = PutMode::Update(Version::from_counter(1));
 //! let next = table::put_if(&mut rows, "ns", b"k", b"v2", &update, None, 0).unwrap();
 //! assert_eq!(next.or_conflict("put_if", "toy", "ns").unwrap(), 2);
+//! // The old token no longer matches: refused, naming the live version.
+//! let stale = table::put_if(&mut rows, "ns", b"k", b"v3", &update, None, 0).unwrap();
+//! assert!(matches!(stale, Decision::Refuse { index: None, current: Some(2) }));
 //! ```
 
 use std::ops::Bound;
