@@ -28,6 +28,7 @@ pub mod table;
 pub mod tuple;
 pub mod validate;
 pub mod version;
+pub mod version_block;
 pub mod wake;
 
 pub use atomic::{AtomicKv, Condition, PutMode, TxAction, TxOp, Versioned};
@@ -44,3 +45,4 @@ pub use queue::{
 };
 pub use sql::{SqlColumn, SqlEngine, SqlResult, SqlValue};
 pub use version::Version;
+pub use version_block::VersionBlock;

@@ -123,15 +123,12 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {
     tx.commit().map_err(|e| map_err(ctx(), e))
 }
 
-/// Versions a KV write transaction takes, this many at a time, from the
-/// persisted counter: one counter update per block instead of one per
-/// write. A reopen skips the rest of a block (gaps are harmless; tokens
-/// are opaque).
-pub(crate) const VERSION_BLOCK: u64 = 1024;
-
 /// The store's versions in memory: a block reserved from the persisted
-/// counter, handed out by the KV connection's write transactions (which
-/// run one at a time, see `backend.rs`).
+/// counter ([`storage_core::VersionBlock`], 1,024 at a time: one counter
+/// update per block instead of one per write), handed out by the KV
+/// connection's write transactions (which run one at a time, see
+/// `backend.rs`). A reopen skips the rest of a block (gaps are harmless;
+/// tokens are opaque).
 ///
 /// The counter in `storage_meta` is a high-water mark: every version
 /// handed out is at or below it, so none is issued twice, across reopens
@@ -141,10 +138,7 @@ pub(crate) const VERSION_BLOCK: u64 = 1024;
 /// from a block the file does not know of.
 #[derive(Debug)]
 pub(crate) struct VersionBlock {
-    /// The next version to hand out.
-    next: i64,
-    /// The block's last version (`next > last`: empty).
-    last: i64,
+    block: storage_core::VersionBlock,
     /// The block was reserved by the transaction still open.
     uncommitted: bool,
 }
@@ -152,8 +146,7 @@ pub(crate) struct VersionBlock {
 impl VersionBlock {
     /// No block: the next write reserves one.
     pub(crate) const EMPTY: VersionBlock = VersionBlock {
-        next: 1,
-        last: 0,
+        block: storage_core::VersionBlock::EMPTY,
         uncommitted: false,
     };
 
@@ -161,16 +154,21 @@ impl VersionBlock {
     /// are `last - n + 1 ..= last`), reserving a new block inside the open
     /// transaction on `conn` when this one has fewer than `n` left.
     pub(crate) fn take(&mut self, conn: &Connection, n: u64) -> duckdb::Result<i64> {
-        let want = i64::try_from(n.max(1)).unwrap_or(i64::MAX);
-        if self.last.saturating_sub(self.next).saturating_add(1) < want {
-            let size = n.max(VERSION_BLOCK);
-            self.last = reserve_versions(conn, size)?;
-            self.next = self.last - i64::try_from(size).unwrap_or(i64::MAX) + 1;
-            self.uncommitted = true;
-        }
-        let last = self.next + want - 1;
-        self.next = last + 1;
-        Ok(last)
+        let last = match self.block.take(n) {
+            Some(last) => last,
+            None => {
+                let size = storage_core::VersionBlock::reservation(n);
+                let last = reserve_versions(conn, size)?;
+                self.block.refill(u64::try_from(last).unwrap_or(0), size);
+                self.uncommitted = true;
+                // Fewer than `n` only if the counter was below zero,
+                // which no build writes: reported as the value it is.
+                self.block
+                    .take(n)
+                    .ok_or(duckdb::Error::IntegralValueOutOfRange(0, i128::from(last)))?
+            }
+        };
+        Ok(i64::try_from(last).unwrap_or(i64::MAX))
     }
 
     /// The open transaction committed: its reservation is on file.

@@ -40,6 +40,8 @@ impl RedisStore {
     /// than the connection reaches, rather than report a partial cleanup
     /// as done. Keys written concurrently with the call may survive it.
     pub async fn destroy(&self) -> Result<()> {
+        // The counters go: numbers reserved from them must not be used.
+        self.inner.versions.clear();
         match self.conn() {
             Conn::Single(mut conn) => {
                 for pattern in self.inner.keys.patterns() {

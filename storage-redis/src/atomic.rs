@@ -26,7 +26,7 @@ use storage_core::{
 
 use crate::backend::RedisStore;
 use crate::config::BACKEND;
-use crate::kv::{expected, expiry_arg, malformed, token, with_keys};
+use crate::kv::{expected, expiry_arg, malformed, token, with_keys, PutOutcome, Record};
 use crate::scripts;
 
 fn conflict(op: &'static str, ns: &str, current: Option<Version>, index: Option<usize>) -> Error {
@@ -70,15 +70,12 @@ impl RedisStore {
         const OP: &str = "put_if";
         self.check().ns_key_value(OP, ns, key, &value)?;
         self.check_ttl(OP, options.expiry)?;
-        let reply = self
+        match self
             .put_record(OP, ns, key, &value, options.expiry, &mode)
-            .await?;
-        match reply.as_slice() {
-            [Some(ok), Some(version)] if ok == b"1" => {
-                token(version).ok_or_else(|| malformed(At::scoped(OP, BACKEND, ns)))
-            }
-            [Some(ok), cur] if ok == b"0" => Err(conflict(OP, ns, current(cur, OP, ns)?, None)),
-            _ => Err(malformed(At::scoped(OP, BACKEND, ns))),
+            .await?
+        {
+            PutOutcome::Written(version) => Ok(version),
+            PutOutcome::Refused(cur) => Err(conflict(OP, ns, cur, None)),
         }
     }
 
@@ -122,6 +119,24 @@ impl RedisStore {
                 order.push(ns);
             }
         }
+        // Each put's version, from its namespace's block, in op order.
+        let mut versions: Vec<Option<u64>> = vec![None; ops.len()];
+        for ns in &order {
+            let puts: Vec<usize> = ops
+                .iter()
+                .enumerate()
+                .filter(|(_, o)| o.namespace == *ns && matches!(o.action, TxAction::Put { .. }))
+                .map(|(i, _)| i)
+                .collect();
+            if puts.is_empty() {
+                continue;
+            }
+            let n = puts.len() as u64;
+            let first = self.versions(OP, ns, n).await? + 1 - n;
+            for (i, v) in puts.into_iter().zip(first..) {
+                versions[i] = Some(v);
+            }
+        }
         let mut inv = scripts::TRANSACT.prepare_invoke();
         for ns in &order {
             with_keys(&mut inv, &self.inner.keys.ns(ns));
@@ -134,15 +149,14 @@ impl RedisStore {
         for ns in &order {
             inv.arg(*ns);
         }
-        for op in &ops {
+        for (op, version) in ops.iter().zip(&versions) {
             let ns_index = index.get(op.namespace.as_str()).copied().unwrap_or(0);
             inv.arg(ns_index.to_string());
             match &op.action {
                 TxAction::Put { value, options } => {
-                    inv.arg("p")
-                        .arg(&op.key[..])
-                        .arg(&value[..])
-                        .arg(expiry_arg(options.expiry, now));
+                    let exp = expiry_arg(options.expiry, now);
+                    let record = Record::encode(version.unwrap_or(0), &exp, value);
+                    inv.arg("p").arg(&op.key[..]).arg(record).arg(exp);
                 }
                 TxAction::Delete => {
                     inv.arg("d").arg(&op.key[..]).arg("").arg("");
@@ -163,14 +177,7 @@ impl RedisStore {
         let bad = || malformed(At::new(OP, BACKEND));
         let (status, rest) = reply.split_first().ok_or_else(bad)?;
         match status.as_deref() {
-            Some(b"1") if rest.len() == ops.len() => {
-                let versions = rest
-                    .iter()
-                    .map(|v| match v {
-                        Some(b) => token(b).map(Some).ok_or_else(bad),
-                        None => Ok(None),
-                    })
-                    .collect::<Result<Vec<_>>>()?;
+            Some(b"1") if rest.is_empty() => {
                 for ns in &order {
                     let wrote = ops
                         .iter()
@@ -179,7 +186,10 @@ impl RedisStore {
                         self.register(OP, ns).await?;
                     }
                 }
-                Ok(versions)
+                Ok(versions
+                    .into_iter()
+                    .map(|v| v.map(Version::from_counter))
+                    .collect())
             }
             Some(b"0") => {
                 let [Some(i), cur] = rest else {

@@ -80,6 +80,8 @@ pub(crate) struct Inner {
     pub(crate) clock: SharedClock,
     pub(crate) caps: Capabilities,
     pub(crate) queues: crate::queue::Queues,
+    /// Version blocks reserved for this store's writes (`versions.rs`).
+    pub(crate) versions: crate::versions::Versions,
 }
 
 impl RedisStore {
@@ -150,6 +152,7 @@ impl RedisStore {
                 clock,
                 caps,
                 queues: crate::queue::Queues::new(&config.prefix, listen_urls),
+                versions: crate::versions::Versions::default(),
             }),
         })
     }

@@ -6,8 +6,9 @@
 //! client decodes the record and judges expiry against the store clock's
 //! "now" (`expiry <= now` is absent, the rule the scripts use). Every
 //! write is one Lua script ([`scripts`](crate::scripts)) on the
-//! namespace's keys (one hash tag, so one Cluster slot) that issues the
-//! version from the namespace counter and purges a bounded number of
+//! namespace's keys (one hash tag, so one Cluster slot) that stores the
+//! record the client built (its version from a block reserved from the
+//! namespace counter, see `versions.rs`) and purges a bounded number of
 //! expired entries. On a standalone server the same script adds the
 //! namespace to the store's registry set when it creates a key; on a
 //! Cluster the registry lives in another slot, so a successful write is
@@ -35,6 +36,14 @@ use crate::scripts;
 
 /// The shape of every script reply.
 pub(crate) type Reply = Vec<Option<Vec<u8>>>;
+
+/// What a (conditional) put did.
+pub(crate) enum PutOutcome {
+    /// Written at this version.
+    Written(Version),
+    /// The condition failed; the key's live version (`None`: absent).
+    Refused(Option<Version>),
+}
 
 /// A reply that does not have the shape its script returns.
 pub(crate) fn malformed(ctx: impl Into<Context>) -> Error {
@@ -64,6 +73,17 @@ pub(crate) struct Record {
 }
 
 impl Record {
+    /// Encodes a record as scripts store it: `version`, the expiry
+    /// argument (`expiry_arg`: ms, or empty for never), the value.
+    pub(crate) fn encode(version: u64, expiry: &str, value: &[u8]) -> Vec<u8> {
+        use std::io::Write;
+        let mut out = Vec::with_capacity(20 + 2 + expiry.len() + value.len());
+        // Writing to a Vec cannot fail.
+        let _ = write!(out, "{version};{expiry};");
+        out.extend_from_slice(value);
+        out
+    }
+
     /// Decodes a record as stored; `None` if it is not one. The value is
     /// a slice of `raw`, not a copy.
     pub(crate) fn decode(raw: Vec<u8>) -> Option<Record> {
@@ -228,8 +248,8 @@ impl RedisStore {
             .collect()
     }
 
-    /// Runs the PUT script for `mode` and registers the namespace after a successful write on a Cluster.
-    /// Reply: {'1', version} or {'0', current or nil}.
+    /// Runs the PUT script for `mode` and registers the namespace after a
+    /// successful write on a Cluster.
     pub(crate) async fn put_record(
         &self,
         op: &'static str,
@@ -238,13 +258,15 @@ impl RedisStore {
         value: &[u8],
         expiry: Expiry,
         mode: &PutMode,
-    ) -> Result<Reply> {
+    ) -> Result<PutOutcome> {
         let (mode, want) = match mode {
             PutMode::Overwrite => ("o", String::new()),
             PutMode::Create => ("c", String::new()),
             PutMode::Update(v) => ("u", expected(v)),
         };
+        let version = self.versions(op, ns, 1).await?;
         let now = self.inner.clock.now();
+        let exp = expiry_arg(expiry, now);
         let nk = self.inner.keys.ns(ns);
         let mut inv = scripts::PUT.prepare_invoke();
         with_keys(&mut inv, &nk);
@@ -253,16 +275,23 @@ impl RedisStore {
         }
         inv.arg(now.as_millis().to_string())
             .arg(key)
-            .arg(value)
-            .arg(expiry_arg(expiry, now))
+            .arg(Record::encode(version, &exp, value))
+            .arg(&exp)
             .arg(mode)
             .arg(&want)
             .arg(ns);
         let reply = self.run(op, ns, &inv).await?;
-        if matches!(reply.first(), Some(Some(ok)) if ok == b"1") {
-            self.register(op, ns).await?;
+        match reply.as_slice() {
+            [Some(ok)] if ok == b"1" => {
+                self.register(op, ns).await?;
+                Ok(PutOutcome::Written(Version::from_counter(version)))
+            }
+            [Some(no), cur] if no == b"0" => Ok(PutOutcome::Refused(match cur {
+                Some(b) => Some(token(b).ok_or_else(|| malformed(At::scoped(op, BACKEND, ns)))?),
+                None => None,
+            })),
+            _ => Err(malformed(At::scoped(op, BACKEND, ns))),
         }
-        Ok(reply)
     }
 
     async fn kv_get(&self, ns: &str, key: &[u8]) -> Result<Option<Bytes>> {
@@ -282,12 +311,13 @@ impl RedisStore {
     async fn kv_put(&self, ns: &str, key: &[u8], value: Bytes, options: PutOptions) -> Result<()> {
         self.check().ns_key_value("put", ns, key, &value)?;
         self.check_ttl("put", options.expiry)?;
-        let reply = self
+        match self
             .put_record("put", ns, key, &value, options.expiry, &PutMode::Overwrite)
-            .await?;
-        match reply.first() {
-            Some(Some(ok)) if ok == b"1" => Ok(()),
-            _ => Err(malformed(At::scoped("put", BACKEND, ns))),
+            .await?
+        {
+            PutOutcome::Written(_) => Ok(()),
+            // An overwrite has no condition to fail.
+            PutOutcome::Refused(_) => Err(malformed(At::scoped("put", BACKEND, ns))),
         }
     }
 
@@ -314,6 +344,15 @@ impl RedisStore {
         if ops.is_empty() {
             return Ok(());
         }
+        let puts = ops
+            .iter()
+            .filter(|op| matches!(op, BatchOp::Put { .. }))
+            .count() as u64;
+        let mut next = if puts > 0 {
+            self.versions("write_batch", ns, puts).await? + 1 - puts
+        } else {
+            0
+        };
         let now = self.inner.clock.now();
         let nk = self.inner.keys.ns(ns);
         let mut inv = scripts::BATCH.prepare_invoke();
@@ -331,10 +370,12 @@ impl RedisStore {
                     options,
                 } => {
                     wrote = true;
+                    let exp = expiry_arg(options.expiry, now);
                     inv.arg("p")
                         .arg(&key[..])
-                        .arg(&value[..])
-                        .arg(expiry_arg(options.expiry, now));
+                        .arg(Record::encode(next, &exp, value))
+                        .arg(exp);
+                    next += 1;
                 }
                 BatchOp::Delete { key } => {
                     inv.arg("d").arg(&key[..]).arg("").arg("");

@@ -33,6 +33,7 @@ mod queue;
 mod scripts;
 mod sql;
 pub mod testing;
+mod versions;
 
 pub use backend::RedisStore;
 pub use config::{RedisConfig, Target, CAPABILITIES, CLUSTER_CAPABILITIES};

@@ -17,15 +17,17 @@
 //!   [`NsKeys::all`](crate::keys::NsKeys::all): `i` (index zset), `d`
 //!   (records), `x` (expiry zset), `c` (counter).
 //! - A record is `<version>;<expiry>;<value>`; expiry is empty for never.
+//!   The client builds it whole (the version from a block it reserved
+//!   from the namespace counter, see `versions.rs`), so no script touches
+//!   the counter or copies a value to build a record.
 //! - "now" is the store clock in ms, as a decimal string; an entry with
 //!   `expiry <= now` is absent. Expiry instants are stored as the decimal
 //!   string the client sent, so they read back exactly; they are compared
 //!   as Lua numbers (ms timestamps are far below 2^53).
-//! - Versions are `INCR` of the namespace counter, formatted with `%d`
-//!   (never `tostring`, which switches to exponent form at 1e14), and
-//!   compared as strings with the canonical token the client sends (an
-//!   empty string, which no stored version equals, for a token this store
-//!   could not have issued).
+//! - Versions are compared as strings (the record's first field) with
+//!   the canonical token the client sends (an empty string, which no
+//!   stored version equals, for a token this store could not have
+//!   issued).
 //! - A write script that creates a key also adds the namespace to the
 //!   registry when the client passed the registry as the key after the
 //!   namespace keys (standalone servers; on a Cluster the registry is in
@@ -33,14 +35,13 @@
 //! - Every reply is an array of bulk strings or `false` (nil), so the
 //!   client decodes one shape: `Vec<Option<Vec<u8>>>`.
 //! - Write scripts `guard` every namespace they touch before they write
-//!   anything: a key of a foreign type, or a counter `INCR` could not
-//!   raise, fails the call (`WRONGTYPE` / "not an integer") with nothing
-//!   changed — Redis never rolls a script back, so the check must come
-//!   first. The single-key scripts (put, delete) read the record hash and
-//!   the expiry zset before their first write anyway, and those reads
+//!   anything: a key of a foreign type fails the call (`WRONGTYPE`) with
+//!   nothing changed — Redis never rolls a script back, so the check must
+//!   come first. The single-key scripts (put, delete) read the record hash
+//!   and the expiry zset before their first write anyway, and those reads
 //!   fail on a foreign type by themselves, so they look at only the index
-//!   and the counter (`guard_unread`): 2 calls instead of 5, about a
-//!   fifth of a put's server instructions.
+//!   (`guard_unread`). The counter is the client's (`INCRBY` of a
+//!   reservation), which fails by itself on a foreign value.
 //! - Write scripts purge up to 64 expired entries of each namespace they
 //!   touch, found through the `x` zset.
 
@@ -87,19 +88,18 @@ local function purge(i, d, x, now)
   remove_all(i, d, x, expired_keys(x, now))
 end
 
--- Stores val at k with a fresh version; exp is '' for never. in_x is
--- false only when k is known not to be in x (no record, or one without
--- expiry). Returns the version and whether k was created.
-local function store(i, d, x, c, k, val, exp, in_x)
-  local ver = string.format('%d', redis.call('INCR', c))
-  local created = redis.call('HSET', d, k, ver .. ';' .. exp .. ';' .. val) == 1
+-- Stores record rec (built by the client) at k; exp is its expiry, ''
+-- for never. in_x is false only when k is known not to be in x (no
+-- record, or one without expiry). Returns whether k was created.
+local function store(i, d, x, k, rec, exp, in_x)
+  local created = redis.call('HSET', d, k, rec) == 1
   if created then redis.call('ZADD', i, 0, k) end
   if exp ~= '' then
     redis.call('ZADD', x, exp, k)
   elseif in_x then
     redis.call('ZREM', x, k)
   end
-  return ver, created
+  return created
 end
 
 -- Removes k, whose record is rec (false: none); returns its live
@@ -127,32 +127,21 @@ local function check_type(key, want)
   end
 end
 
--- Fails the call unless counter c is absent or a number INCR can raise
--- (GET itself fails on a key of another type).
-local function check_counter(c)
-  local v = redis.call('GET', c)
-  if v and not (string.match(v, '^%d+$') and #v <= 18) then
-    error({err = 'ERR value is not an integer: counter ' .. c .. ' holds something else'})
-  end
-end
-
 -- Fails the call before it writes anything if a namespace key holds
--- what this store never writes there (another type, or a counter INCR
--- cannot raise): Redis does not roll a script back, so a write that
--- failed halfway would leave the namespace half-written.
-local function guard(i, d, x, c)
+-- another type than this store writes there: Redis does not roll a
+-- script back, so a write that failed halfway would leave the namespace
+-- half-written.
+local function guard(i, d, x)
   check_type(i, 'zset')
   check_type(d, 'hash')
   check_type(x, 'zset')
-  check_counter(c)
 end
 
--- The same checks for a script that, before its first write, reads d
+-- The same check for a script that, before its first write, reads d
 -- (HGET) and x (expired_keys): those reads fail on a foreign type by
--- themselves, so only i and c are left to look at.
-local function guard_unread(i, c)
+-- themselves, so only i is left to look at.
+local function guard_unread(i)
   check_type(i, 'zset')
-  check_counter(c)
 end
 
 -- Adds namespace name ns to the registry reg, if the client passed one.
@@ -165,11 +154,11 @@ fn script(body: &str) -> Script {
     Script::new(&format!("{PRELUDE}\n{body}"))
 }
 
-/// A (conditional) put. KEYS: the four namespace keys, then the registry
-/// (standalone only). ARGV: now, key, value, expiry ('' = never), mode
-/// ('o' overwrite, 'c' create, 'u' update), expected version (mode 'u'),
-/// namespace name.
-/// Reply: {'1', new version} or {'0', current version or nil}.
+/// A (conditional) put. KEYS: the four namespace keys (the counter is
+/// not used), then the registry (standalone only). ARGV: now, key, the
+/// record, its expiry ('' = never), mode ('o' overwrite, 'c' create, 'u'
+/// update), expected version (mode 'u'), namespace name.
+/// Reply: {'1'} (written) or {'0', current version or nil}.
 pub(crate) static PUT: LazyLock<Script> = LazyLock::new(|| {
     script(
         r#"
@@ -178,7 +167,7 @@ local k = ARGV[2]
 local mode = ARGV[5]
 -- Every check comes before the first write (see guard_unread).
 local old = redis.call('HGET', KEYS[2], k)
-guard_unread(KEYS[1], KEYS[4])
+guard_unread(KEYS[1])
 local dead = expired_keys(KEYS[3], ARGV[1])
 local cur, in_x = false, false
 if old then
@@ -190,9 +179,9 @@ if (mode == 'c' and cur) or (mode == 'u' and cur ~= ARGV[6]) then
   return {'0', cur}
 end
 remove_all(KEYS[1], KEYS[2], KEYS[3], dead)
-local ver, created = store(KEYS[1], KEYS[2], KEYS[3], KEYS[4], k, ARGV[3], ARGV[4], in_x)
+local created = store(KEYS[1], KEYS[2], KEYS[3], k, ARGV[3], ARGV[4], in_x)
 if created then register(KEYS[5], ARGV[7]) end
-return {'1', ver}
+return {'1'}
 "#,
     )
 });
@@ -207,7 +196,7 @@ local now = tonumber(ARGV[1])
 local k = ARGV[2]
 -- Every check comes before the first write (see guard_unread).
 local rec = redis.call('HGET', KEYS[2], k)
-guard_unread(KEYS[1], KEYS[4])
+guard_unread(KEYS[1])
 local dead = expired_keys(KEYS[3], ARGV[1])
 if ARGV[3] == 'u' then
   local cur = live(rec, now)
@@ -225,18 +214,18 @@ return {'1', was}
 /// A write batch on one namespace, applied in order. KEYS: the four
 /// namespace keys, then the registry (standalone only). ARGV: now,
 /// namespace name, then per operation four values: kind ('p' put, 'd'
-/// delete), key, value, expiry ('' = never).
+/// delete), key, the record (puts), its expiry ('' = never).
 /// Reply: {'1'}.
 pub(crate) static BATCH: LazyLock<Script> = LazyLock::new(|| {
     script(
         r#"
 local now = tonumber(ARGV[1])
 local created = false
-guard(KEYS[1], KEYS[2], KEYS[3], KEYS[4])
+guard(KEYS[1], KEYS[2], KEYS[3])
 for n = 3, #ARGV, 4 do
   local k = ARGV[n + 1]
   if ARGV[n] == 'p' then
-    local _, new = store(KEYS[1], KEYS[2], KEYS[3], KEYS[4], k, ARGV[n + 2], ARGV[n + 3], true)
+    local new = store(KEYS[1], KEYS[2], KEYS[3], k, ARGV[n + 2], ARGV[n + 3], true)
     created = created or new
   else
     remove(KEYS[1], KEYS[2], KEYS[3], k, now)
@@ -283,11 +272,11 @@ return {'0'}
 /// namespace, then the registry (standalone only). ARGV: now, the number
 /// of namespaces m, their m names, then per operation seven values:
 /// namespace index (0-based), action ('p' put, 'd' delete, 'c' check),
-/// key, value, expiry ('' = never), condition ('' none, 'a' absent, 'e'
-/// exists, 'v' version), expected version.
+/// key, the record (puts), its expiry ('' = never), condition ('' none,
+/// 'a' absent, 'e' exists, 'v' version), expected version.
 /// Every condition is checked before anything is written.
 /// Reply: {'0', failed op index (0-based), its current version or nil} or
-/// {'1', then per operation the new version (puts) or nil}.
+/// {'1'}.
 pub(crate) static TRANSACT: LazyLock<Script> = LazyLock::new(|| {
     script(
         r#"
@@ -298,7 +287,7 @@ local nops = (#ARGV - first + 1) / 7
 local function base(n) return first + n * 7 end
 local function ks(ns) return tonumber(ns) * 4 + 1 end
 for b = 1, 4 * m, 4 do
-  guard(KEYS[b], KEYS[b + 1], KEYS[b + 2], KEYS[b + 3])
+  guard(KEYS[b], KEYS[b + 1], KEYS[b + 2])
 end
 for n = 0, nops - 1 do
   local a = base(n)
@@ -315,22 +304,17 @@ for n = 0, nops - 1 do
     end
   end
 end
-local out = {'1'}
 local created = {}
 for n = 0, nops - 1 do
   local a = base(n)
   local b = ks(ARGV[a])
   local act = ARGV[a + 1]
   if act == 'p' then
-    local ver, new = store(KEYS[b], KEYS[b + 1], KEYS[b + 2], KEYS[b + 3],
+    local new = store(KEYS[b], KEYS[b + 1], KEYS[b + 2],
       ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], true)
-    out[#out + 1] = ver
     if new then created[tonumber(ARGV[a])] = true end
-  else
-    if act == 'd' then
-      remove(KEYS[b], KEYS[b + 1], KEYS[b + 2], ARGV[a + 2], now)
-    end
-    out[#out + 1] = false
+  elseif act == 'd' then
+    remove(KEYS[b], KEYS[b + 1], KEYS[b + 2], ARGV[a + 2], now)
   end
 end
 for b = 1, 4 * m, 4 do
@@ -339,7 +323,7 @@ end
 for ns, _ in pairs(created) do
   register(KEYS[4 * m + 1], ARGV[3 + ns])
 end
-return out
+return {'1'}
 "#,
     )
 });

@@ -385,6 +385,19 @@ async fn binary_keys_round_trip_and_scan_in_byte_order() {
     store.destroy().await.unwrap();
 }
 
+/// `DUMP` of each of `keys` (`None`: absent), to compare a namespace
+/// byte for byte before and after a failed write.
+async fn dump_all(
+    raw: &mut redis::aio::MultiplexedConnection,
+    keys: &[Vec<u8>],
+) -> Vec<Option<Vec<u8>>> {
+    let mut out = Vec::new();
+    for k in keys {
+        out.push(redis::cmd("DUMP").arg(k).query_async(raw).await.unwrap());
+    }
+    out
+}
+
 /// Replaces `key` with something this store never writes there: a
 /// string that is not a number (`kind` "string") or a list ("list").
 async fn make_foreign(raw: &mut redis::aio::MultiplexedConnection, key: &[u8], kind: &str) {
@@ -577,12 +590,17 @@ async fn a_foreign_key_in_one_namespace_fails_a_transaction_before_it_writes_any
         .unwrap();
     store.put("second", b"k", b("before"), none).await.unwrap();
     let mut raw = raw(server.url()).await;
-    let second_keys = keys_matching(server.url(), &format!("{{{prefix}/second}}*")).unwrap();
-    assert!(!second_keys.is_empty());
+    // The counter is read only to reserve a block of versions; its own
+    // test is `a_foreign_counter_fails_a_reservation_before_anything_is_written`.
+    let second_keys: Vec<Vec<u8>> = keys_matching(server.url(), &format!("{{{prefix}/second}}*"))
+        .unwrap()
+        .into_iter()
+        .filter(|k| !k.ends_with(b":c"))
+        .collect();
+    assert_eq!(second_keys.len(), 2, "index, records");
 
     // Each key of the second namespace in turn is replaced by something
-    // this store never writes there: a counter that INCR cannot raise, a
-    // string where a set or hash belongs.
+    // this store never writes there: a string where a set or hash belongs.
     for (victim, foreign) in second_keys.iter().flat_map(|k| {
         [
             (k.clone(), "not a number"),
@@ -641,9 +659,10 @@ async fn a_foreign_key_in_one_namespace_fails_a_transaction_before_it_writes_any
 }
 
 /// The put and delete scripts check the record hash and the expiry zset
-/// through the reads they make anyway, and only the index and the counter
-/// explicitly: every check must still come before the first write. One
-/// foreign key at a time, with an expired entry waiting to be purged (so
+/// through the reads they make anyway, and only the index explicitly:
+/// every check must still come before the first write. (The counter is
+/// read only to reserve versions, see the next test.) One foreign key
+/// at a time, with an expired entry waiting to be purged (so
 /// a script that got as far as its purge would change something), every
 /// single-key write fails with `InvalidInput` and every key of the
 /// namespace is byte-for-byte as before.
@@ -674,17 +693,8 @@ async fn one_foreign_key_fails_single_key_writes_before_they_write_anything() {
     let mut keys = keys_matching(server.url(), &format!("{{{prefix}/solo}}*")).unwrap();
     keys.sort();
     assert_eq!(keys.len(), 4, "index, records, expiries, counter");
+    keys.retain(|k| !k.ends_with(b":c"));
 
-    async fn dump_all(
-        raw: &mut redis::aio::MultiplexedConnection,
-        keys: &[Vec<u8>],
-    ) -> Vec<Option<Vec<u8>>> {
-        let mut out = Vec::new();
-        for k in keys {
-            out.push(redis::cmd("DUMP").arg(k).query_async(raw).await.unwrap());
-        }
-        out
-    }
     let before = dump_all(&mut raw, &keys).await;
 
     for victim in &keys {
@@ -760,5 +770,110 @@ async fn one_foreign_key_fails_single_key_writes_before_they_write_anything() {
         .await
         .unwrap();
     store.destroy().await.unwrap();
+    assert!(keys_of(server.url(), &prefix).is_empty());
+}
+
+/// A namespace's counter is read only when a store reserves a block of
+/// versions (`INCRBY`): a counter someone overwrote fails every write
+/// that needs a reservation with `InvalidInput`, before anything is
+/// written. A store still holding a block writes on without reading it.
+/// Once repaired, versions issued afterwards never repeat one issued
+/// before.
+#[tokio::test]
+async fn a_foreign_counter_fails_a_reservation_before_anything_is_written() {
+    let server = server();
+    let prefix = unique_prefix("hc");
+    let clock = ManualClock::at_fixed_start();
+    let holder = standalone(server.url(), &prefix, &clock).await;
+    let none = PutOptions::default();
+    let v1 = holder
+        .put_if("solo", b"k1", b("one"), PutMode::Create, none)
+        .await
+        .unwrap();
+    let mut raw = raw(server.url()).await;
+    let counter = format!("{{{prefix}/solo}}:c").into_bytes();
+    let saved: Vec<u8> = redis::cmd("DUMP")
+        .arg(&counter)
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    let mut data = keys_matching(server.url(), &format!("{{{prefix}/solo}}*")).unwrap();
+    data.retain(|k| *k != counter);
+    data.sort();
+    let before = dump_all(&mut raw, &data).await;
+    let mut issued = vec![v1.clone()];
+    for foreign in ["string", "list"] {
+        make_foreign(&mut raw, &counter, foreign).await;
+        // A new store holds no block: every write that needs a version fails.
+        let fresh = standalone(server.url(), &prefix, &clock).await;
+        let what = |op: &str| format!("{op} with the counter a {foreign}");
+        assert_invalid(&what("put"), fresh.put("solo", b"k1", b("x"), none).await);
+        assert_invalid(
+            &what("put_if"),
+            fresh
+                .put_if("solo", b"k1", b("x"), PutMode::Update(v1.clone()), none)
+                .await,
+        );
+        assert_invalid(
+            &what("write_batch"),
+            fresh
+                .write_batch(
+                    "solo",
+                    vec![BatchOp::Put {
+                        key: b("k2"),
+                        value: b("x"),
+                        options: none,
+                    }],
+                )
+                .await,
+        );
+        assert_invalid(
+            &what("transact"),
+            fresh
+                .transact(vec![TxOp::put("solo", b("k1"), b("x"))])
+                .await,
+        );
+        assert_eq!(
+            dump_all(&mut raw, &data).await,
+            before,
+            "{foreign}: a failed write changed a key"
+        );
+        // Deletes need no version.
+        assert!(!fresh.delete("solo", b"absent").await.unwrap());
+        // The store that holds a block writes on without reading the counter.
+        let v = holder
+            .put_if("solo", b"k3", b("held"), PutMode::Overwrite, none)
+            .await
+            .unwrap();
+        issued.push(v);
+        holder.delete("solo", b"k3").await.unwrap();
+        assert_eq!(dump_all(&mut raw, &data).await, before);
+    }
+    let _: () = redis::cmd("RESTORE")
+        .arg(&counter)
+        .arg(0)
+        .arg(saved)
+        .arg("REPLACE")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    let fresh = standalone(server.url(), &prefix, &clock).await;
+    for store in [&fresh, &holder] {
+        for _ in 0..3 {
+            issued.push(
+                store
+                    .put_if("solo", b"k1", b("x"), PutMode::Overwrite, none)
+                    .await
+                    .unwrap(),
+            );
+        }
+    }
+    let distinct: std::collections::HashSet<_> = issued.iter().collect();
+    assert_eq!(
+        distinct.len(),
+        issued.len(),
+        "a version was issued twice: {issued:?}"
+    );
+    holder.destroy().await.unwrap();
     assert!(keys_of(server.url(), &prefix).is_empty());
 }
