@@ -2,9 +2,11 @@
 //! and all-or-nothing transactions.
 //!
 //! Each conditional write is one Lua script that checks the condition and
-//! writes (Redis runs a script without interleaving any other command), and
-//! returns the new token from that step. Tokens are the decimal form of
-//! the namespace counter (`INCR {..}:c`, never deleted, so never reused).
+//! writes (Redis runs a script without interleaving any other command);
+//! the new token is the version the client put in the record it sent, so
+//! it comes from that step. Tokens are decimal numbers from blocks
+//! reserved from the namespace counter (`INCRBY {..}:c 1024`, see
+//! `versions.rs`; never deleted, so never reused).
 //! A presented token is parsed back to its canonical counter client-side;
 //! a token this store could not have issued is sent as "" and matches
 //! nothing (a `Conflict`, never an input error).

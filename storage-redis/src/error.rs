@@ -30,7 +30,7 @@ pub(crate) fn map_err(ctx: impl Into<Context>, e: redis::RedisError) -> Error {
         };
     }
     let text = e.to_string();
-    // WRONGTYPE: a key of another type; "not an integer": INCR of a
+    // WRONGTYPE: a key of another type; "not an integer": INCRBY of a
     // counter someone overwrote with a non-number string. Either way the
     // data is not this store's.
     if e.kind() == redis::ErrorKind::TypeError

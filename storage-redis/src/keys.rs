@@ -6,12 +6,13 @@
 //! | `{P/ns}:i` | sorted set, all scores 0 | the namespace's keys; `ZRANGEBYLEX` walks them in byte order |
 //! | `{P/ns}:d` | hash | key → *record*: `<version>;<expiry>;<value>` (below) |
 //! | `{P/ns}:x` | sorted set, score = expiry | expiring keys, for bounded purges |
-//! | `{P/ns}:c` | string counter | last version issued; never deleted, so tokens are never reused |
+//! | `{P/ns}:c` | string counter | highest version reserved (stores reserve blocks of 1,024 by `INCRBY`, see `versions.rs`); never deleted, so tokens are never reused |
 //! | `{P}:ns` | set | namespace names ever written (filtered for live entries on listing) |
 //!
 //! A **record** packs everything about one key into one hash field, so a
 //! read is one `HGET` (`HMGET` for many keys) and needs no script:
-//! `<version>` is the decimal counter value the write was issued,
+//! `<version>` is the decimal version the write was issued (from the
+//! writing store's reserved block),
 //! `<expiry>` the decimal expiry instant in ms by the store clock, exactly
 //! as the client sent it (empty: never expires), then the value bytes
 //! verbatim. The two `;` separators cannot occur in the decimals, so the
