@@ -119,22 +119,25 @@ local function remove(i, d, x, k, now)
   return remove_record(i, d, x, k, redis.call('HGET', d, k), now)
 end
 
--- Fails the call unless key holds want or nothing.
+-- Fails the call unless key holds want or nothing; returns whether it
+-- exists.
 local function check_type(key, want)
   local t = redis.call('TYPE', key)['ok']
   if t ~= 'none' and t ~= want then
     error({err = 'WRONGTYPE key ' .. key .. ' holds a ' .. t .. ', not a ' .. want})
   end
+  return t ~= 'none'
 end
 
 -- Fails the call before it writes anything if a namespace key holds
 -- another type than this store writes there: Redis does not roll a
 -- script back, so a write that failed halfway would leave the namespace
--- half-written.
+-- half-written. Returns whether x exists: while it does not, no key has
+-- an expiry, so puts skip their ZREM from it and the purge is skipped.
 local function guard(i, d, x)
   check_type(i, 'zset')
   check_type(d, 'hash')
-  check_type(x, 'zset')
+  return check_type(x, 'zset')
 end
 
 -- The same check for a script that, before its first write, reads d
@@ -221,17 +224,18 @@ pub(crate) static BATCH: LazyLock<Script> = LazyLock::new(|| {
         r#"
 local now = tonumber(ARGV[1])
 local created = false
-guard(KEYS[1], KEYS[2], KEYS[3])
+local has_x = guard(KEYS[1], KEYS[2], KEYS[3])
 for n = 3, #ARGV, 4 do
   local k = ARGV[n + 1]
   if ARGV[n] == 'p' then
-    local new = store(KEYS[1], KEYS[2], KEYS[3], k, ARGV[n + 2], ARGV[n + 3], true)
+    local new = store(KEYS[1], KEYS[2], KEYS[3], k, ARGV[n + 2], ARGV[n + 3], has_x)
     created = created or new
+    has_x = has_x or ARGV[n + 3] ~= ''
   else
     remove(KEYS[1], KEYS[2], KEYS[3], k, now)
   end
 end
-purge(KEYS[1], KEYS[2], KEYS[3], ARGV[1])
+if has_x then purge(KEYS[1], KEYS[2], KEYS[3], ARGV[1]) end
 if created then register(KEYS[5], ARGV[2]) end
 return {'1'}
 "#,
@@ -286,8 +290,10 @@ local first = 3 + m
 local nops = (#ARGV - first + 1) / 7
 local function base(n) return first + n * 7 end
 local function ks(ns) return tonumber(ns) * 4 + 1 end
+-- Per namespace (by its first key's index): whether x may hold keys.
+local has_x = {}
 for b = 1, 4 * m, 4 do
-  guard(KEYS[b], KEYS[b + 1], KEYS[b + 2])
+  has_x[b] = guard(KEYS[b], KEYS[b + 1], KEYS[b + 2])
 end
 for n = 0, nops - 1 do
   local a = base(n)
@@ -311,14 +317,15 @@ for n = 0, nops - 1 do
   local act = ARGV[a + 1]
   if act == 'p' then
     local new = store(KEYS[b], KEYS[b + 1], KEYS[b + 2],
-      ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], true)
+      ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], has_x[b])
+    has_x[b] = has_x[b] or ARGV[a + 4] ~= ''
     if new then created[tonumber(ARGV[a])] = true end
   elseif act == 'd' then
     remove(KEYS[b], KEYS[b + 1], KEYS[b + 2], ARGV[a + 2], now)
   end
 end
 for b = 1, 4 * m, 4 do
-  purge(KEYS[b], KEYS[b + 1], KEYS[b + 2], ARGV[1])
+  if has_x[b] then purge(KEYS[b], KEYS[b + 1], KEYS[b + 2], ARGV[1]) end
 end
 for ns, _ in pairs(created) do
   register(KEYS[4 * m + 1], ARGV[3 + ns])
