@@ -12,7 +12,7 @@
 //!
 //! | code | type | holds |
 //! |---|---|---|
-//! | `c` | hash | config: `cfg` (JSON, exact), `vis`/`delay`/`ret` (ms), `fifo`, `dlq`, `maxrecv`, `seq` (next sequence) |
+//! | `c` | hash | config: `cfg` (JSON, exact), `vis`/`delay`/`ret` (ms), `fifo`, `dlq`, `maxrecv`, `seq` (next sequence); `nexp`: a lower bound of the earliest retention deadline (ms; absent: unknown, see `scripts.rs`) |
 //! | `r` | hash | sid → record `visible_at:receive_count:first_received:sent_at:id` (decimal ms) |
 //! | `p` | hash | sid → payload (body, attributes, group and dedup ids; postcard, opaque to Lua) |
 //! | `i` | hash | message id → sid (receipts name ids) |

@@ -16,7 +16,13 @@
 //!   they are written back with `%d`, never `tostring`.
 //! - Retention runs first in every script that reads messages: messages
 //!   with `sent_at + retention <= now` are removed (each message once, so
-//!   the cost is amortised), FIFO groups they touched re-filed.
+//!   the cost is amortised), FIFO groups they touched re-filed. The
+//!   config's `nexp` field is a lower bound of the earliest retention
+//!   deadline in the queue (absent: unknown), so until that instant the
+//!   check costs no call at all: retention looks at `t` only when
+//!   `now >= nexp`, then stores the head's deadline. Every script that
+//!   files a message lowers a known `nexp` to its deadline; removals
+//!   leave it (still a lower bound); an import leaves it unknown.
 //! - Wake-ups: a script that may have made a message deliverable
 //!   publishes the queue's name on the store's channel.
 
@@ -106,10 +112,11 @@ local function file(Q, fifo, sid, m, payload, grp)
 end
 
 -- Takes a message out of every index; returns its group ('' if none).
-local function unfile(Q, fifo, sid, m)
+-- indexed: the caller already read that i maps m.id to sid.
+local function unfile(Q, fifo, sid, m, indexed)
   redis.call('HDEL', Q.r, sid)
   redis.call('HDEL', Q.p, sid)
-  if redis.call('HGET', Q.i, m.id) == sid then redis.call('HDEL', Q.i, m.id) end
+  if indexed or redis.call('HGET', Q.i, m.id) == sid then redis.call('HDEL', Q.i, m.id) end
   redis.call('ZREM', Q.v, sid)
   redis.call('ZREM', Q.h, sid)
   redis.call('ZREM', Q.t, sid)
@@ -124,8 +131,14 @@ local function unfile(Q, fifo, sid, m)
   return grp
 end
 
--- Removes every message past retention.
-local function expire(Q, fifo, now, ret)
+-- No retention deadline known: the value `nexp` holds for an empty queue.
+local NEVER = 9007199254740991
+
+-- Removes every message past retention, unless nexp (the config's
+-- 'nexp' field, or false) says none can be yet. Returns the deadline
+-- lower bound in force afterwards.
+local function expire(Q, fifo, now, ret, nexp)
+  if nexp and now < tonumber(nexp) then return tonumber(nexp) end
   local touched = {}
   while true do
     local dead = redis.call('ZRANGEBYSCORE', Q.t, '-inf', num(now - ret), 'LIMIT', 0, 256)
@@ -142,6 +155,11 @@ local function expire(Q, fifo, now, ret)
   if fifo then
     for grp in pairs(touched) do refresh(Q, grp, now) end
   end
+  local head = redis.call('ZRANGE', Q.t, 0, 0, 'WITHSCORES')
+  local nx = NEVER
+  if head[2] then nx = tonumber(head[2]) + ret end
+  redis.call('HSET', Q.c, 'nexp', num(nx))
+  return nx
 end
 
 -- Sets a message's visible-at (and receive count) in every index.
@@ -221,11 +239,11 @@ pub(crate) static SEND: LazyLock<Script> = LazyLock::new(|| {
         r#"
 local now = tonumber(ARGV[1])
 local Q = qkeys(1)
-local c = redis.call('HMGET', Q.c, 'cfg', 'delay', 'ret', 'fifo', 'seq')
+local c = redis.call('HMGET', Q.c, 'cfg', 'delay', 'ret', 'fifo', 'seq', 'nexp')
 if not c[1] then return {'nf'} end
 if c[1] ~= ARGV[2] then return {'cfg', c[1]} end
 local fifo = c[4] == '1'
-expire(Q, fifo, now, tonumber(c[3]))
+local nexp = expire(Q, fifo, now, tonumber(c[3]), c[6])
 local window = tonumber(ARGV[3])
 if fifo then
   local dead = redis.call('ZRANGEBYSCORE', Q.dx, '-inf', ARGV[1], 'LIMIT', 0, 64)
@@ -264,7 +282,13 @@ for n = 6, #ARGV, 5 do
     out[#out + 1] = id
   end
 end
-redis.call('HSET', Q.c, 'seq', num(seq))
+-- Messages filed now expire at now + retention.
+local deadline = now + tonumber(c[3])
+if seq ~= tonumber(c[5]) and deadline < nexp then
+  redis.call('HSET', Q.c, 'seq', num(seq), 'nexp', num(deadline))
+else
+  redis.call('HSET', Q.c, 'seq', num(seq))
+end
 if wake then redis.call('PUBLISH', ARGV[4], ARGV[5]) end
 return out
 "#,
@@ -282,12 +306,12 @@ pub(crate) static RECEIVE: LazyLock<Script> = LazyLock::new(|| {
 local now = tonumber(ARGV[1])
 local max = tonumber(ARGV[2])
 local Q = qkeys(1)
-local c = redis.call('HMGET', Q.c, 'vis', 'ret', 'fifo', 'dlq', 'maxrecv')
+local c = redis.call('HMGET', Q.c, 'vis', 'ret', 'fifo', 'dlq', 'maxrecv', 'nexp')
 if not c[1] then return {'nf'} end
 local fifo = c[3] == '1'
 local vis = tonumber(c[1])
 if ARGV[3] ~= '' then vis = tonumber(ARGV[3]) end
-expire(Q, fifo, now, tonumber(c[2]))
+expire(Q, fifo, now, tonumber(c[2]), c[6])
 
 -- The dead-letter queue, resolved once, only when a message is due to move.
 local maxrecv = tonumber(c[5])
@@ -306,8 +330,16 @@ local moved = false
 local function move(sid, m)
   local payload = redis.call('HGET', Q.p, sid) or ''
   local grp = unfile(Q, fifo, sid, m)
-  local dseq = tonumber(redis.call('HGET', D.c, 'seq'))
-  redis.call('HSET', D.c, 'seq', num(dseq + 1))
+  -- The move keeps the send time, so the message's deadline in D is
+  -- sent + D's retention: a known nexp of D is lowered to it.
+  local dc = redis.call('HMGET', D.c, 'seq', 'ret', 'nexp')
+  local dseq = tonumber(dc[1])
+  local deadline = tonumber(m.sent) + tonumber(dc[2])
+  if dc[3] and deadline < tonumber(dc[3]) then
+    redis.call('HSET', D.c, 'seq', num(dseq + 1), 'nexp', num(deadline))
+  else
+    redis.call('HSET', D.c, 'seq', num(dseq + 1))
+  end
   local old = redis.call('HGET', D.i, m.id)
   if old then
     local om = rec_get(D, old)
@@ -405,13 +437,13 @@ pub(crate) static ACK: LazyLock<Script> = LazyLock::new(|| {
         r#"
 local now = tonumber(ARGV[1])
 local Q = qkeys(1)
-local c = redis.call('HMGET', Q.c, 'ret', 'fifo')
+local c = redis.call('HMGET', Q.c, 'ret', 'fifo', 'nexp')
 if not c[1] then return {'nf'} end
 local fifo = c[2] == '1'
-expire(Q, fifo, now, tonumber(c[1]))
+expire(Q, fifo, now, tonumber(c[1]), c[3])
 local sid, m = current(Q, ARGV[2], tonumber(ARGV[3]))
 if not sid then return {'stale'} end
-local grp = unfile(Q, fifo, sid, m)
+local grp = unfile(Q, fifo, sid, m, true)
 if fifo then
   refresh(Q, grp, now)
   redis.call('PUBLISH', ARGV[4], ARGV[5])
@@ -429,10 +461,10 @@ pub(crate) static CHANGE_VISIBILITY: LazyLock<Script> = LazyLock::new(|| {
         r#"
 local now = tonumber(ARGV[1])
 local Q = qkeys(1)
-local c = redis.call('HMGET', Q.c, 'ret', 'fifo')
+local c = redis.call('HMGET', Q.c, 'ret', 'fifo', 'nexp')
 if not c[1] then return {'nf'} end
 local fifo = c[2] == '1'
-expire(Q, fifo, now, tonumber(c[1]))
+expire(Q, fifo, now, tonumber(c[1]), c[3])
 local sid, m = current(Q, ARGV[2], tonumber(ARGV[3]))
 if not sid then return {'stale'} end
 local grp = set_vis(Q, fifo, sid, m, now + tonumber(ARGV[4]), m.rc)
@@ -463,9 +495,9 @@ pub(crate) static COUNTS: LazyLock<Script> = LazyLock::new(|| {
         r#"
 local now = tonumber(ARGV[1])
 local Q = qkeys(1)
-local c = redis.call('HMGET', Q.c, 'ret', 'fifo')
+local c = redis.call('HMGET', Q.c, 'ret', 'fifo', 'nexp')
 if not c[1] then return {'nf'} end
-expire(Q, c[2] == '1', now, tonumber(c[1]))
+expire(Q, c[2] == '1', now, tonumber(c[1]), c[3])
 local total = redis.call('HLEN', Q.r)
 local visible = redis.call('ZCOUNT', Q.v, '-inf', ARGV[1])
 local flight = redis.call('ZCOUNT', Q.h, '(' .. num(now), '+inf')
@@ -483,9 +515,9 @@ pub(crate) static EXPORT: LazyLock<Script> = LazyLock::new(|| {
         r#"
 local now = tonumber(ARGV[1])
 local Q = qkeys(1)
-local c = redis.call('HMGET', Q.c, 'cfg', 'ret', 'fifo', 'seq')
+local c = redis.call('HMGET', Q.c, 'cfg', 'ret', 'fifo', 'seq', 'nexp')
 if not c[1] then return {'nf'} end
-expire(Q, c[3] == '1', now, tonumber(c[2]))
+expire(Q, c[3] == '1', now, tonumber(c[2]), c[5])
 local recs = redis.call('HGETALL', Q.r)
 local out = {'ok', c[1], c[4], num(#recs / 2)}
 for n = 1, #recs, 2 do
