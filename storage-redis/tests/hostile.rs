@@ -385,6 +385,40 @@ async fn binary_keys_round_trip_and_scan_in_byte_order() {
     store.destroy().await.unwrap();
 }
 
+/// A store on its own server and prefix, with key `k1` created in
+/// namespace `solo` at version `v1`.
+struct Solo {
+    server: storage_redis::testing::RedisServer,
+    prefix: String,
+    clock: ManualClock,
+    store: RedisStore,
+    v1: Version,
+}
+
+async fn solo(label: &str) -> Solo {
+    let server = server();
+    let prefix = unique_prefix(label);
+    let clock = ManualClock::at_fixed_start();
+    let store = standalone(server.url(), &prefix, &clock).await;
+    let v1 = store
+        .put_if(
+            "solo",
+            b"k1",
+            b("one"),
+            PutMode::Create,
+            PutOptions::default(),
+        )
+        .await
+        .unwrap();
+    Solo {
+        server,
+        prefix,
+        clock,
+        store,
+        v1,
+    }
+}
+
 /// `DUMP` of each of `keys` (`None`: absent), to compare a namespace
 /// byte for byte before and after a failed write.
 async fn dump_all(
@@ -668,15 +702,14 @@ async fn a_foreign_key_in_one_namespace_fails_a_transaction_before_it_writes_any
 /// namespace is byte-for-byte as before.
 #[tokio::test]
 async fn one_foreign_key_fails_single_key_writes_before_they_write_anything() {
-    let server = server();
-    let prefix = unique_prefix("h1");
-    let clock = ManualClock::at_fixed_start();
-    let store = standalone(server.url(), &prefix, &clock).await;
+    let Solo {
+        server,
+        prefix,
+        clock,
+        store,
+        v1,
+    } = solo("h1").await;
     let none = PutOptions::default();
-    let v1 = store
-        .put_if("solo", b"k1", b("one"), PutMode::Create, none)
-        .await
-        .unwrap();
     let short = PutOptions::ttl(std::time::Duration::from_secs(1));
     store.put("solo", b"gone", b("soon"), short).await.unwrap();
     store
@@ -781,15 +814,14 @@ async fn one_foreign_key_fails_single_key_writes_before_they_write_anything() {
 /// before.
 #[tokio::test]
 async fn a_foreign_counter_fails_a_reservation_before_anything_is_written() {
-    let server = server();
-    let prefix = unique_prefix("hc");
-    let clock = ManualClock::at_fixed_start();
-    let holder = standalone(server.url(), &prefix, &clock).await;
+    let Solo {
+        server,
+        prefix,
+        clock,
+        store: holder,
+        v1,
+    } = solo("hc").await;
     let none = PutOptions::default();
-    let v1 = holder
-        .put_if("solo", b"k1", b("one"), PutMode::Create, none)
-        .await
-        .unwrap();
     let mut raw = raw(server.url()).await;
     let counter = format!("{{{prefix}/solo}}:c").into_bytes();
     let saved: Vec<u8> = redis::cmd("DUMP")
